@@ -1,0 +1,1 @@
+//! vertex-passthrough: see DESIGN.md

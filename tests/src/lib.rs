@@ -1,0 +1,3 @@
+//! Integration-test support: the Google emulators and the Envoy harness.
+pub mod emulator;
+pub mod harness;
