@@ -1,1 +1,9 @@
-//! vertex-passthrough: see DESIGN.md
+//! vertex-passthrough: an Envoy proxy-wasm filter that puts Google Vertex AI behind Envoy.
+//!
+//! The core (`config`, `routing`, `client_auth`, `token`, `error_response`) decides everything
+//! and never calls the host; `adapter` moves bytes between Envoy and the core.
+
+pub mod client_auth;
+pub mod config;
+pub mod error_response;
+pub mod routing;

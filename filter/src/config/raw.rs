@@ -1,0 +1,91 @@
+//! The plugin configuration exactly as users write it (DESIGN.md "Plugin configuration").
+//! Only shapes live here; meaning and validation are in the sibling modules.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub vertex_project: Option<String>,
+    pub vertex_location: Option<String>,
+    #[serde(default)]
+    pub credentials: BTreeMap<String, RawCredential>,
+    #[serde(default)]
+    pub model_list: Vec<RawModelEntry>,
+    #[serde(default)]
+    pub api_keys: Vec<String>,
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    pub route_prefixes: Option<Vec<String>>,
+    pub methods: Option<Vec<String>>,
+    pub token_refresh_margin_s: Option<u64>,
+    pub token_fetch_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawCredential {
+    ServiceAccount {
+        key: Option<KeyFile>,
+        key_env: Option<String>,
+        cluster: Option<String>,
+    },
+    AuthorizedUser {
+        key: Option<KeyFile>,
+        key_env: Option<String>,
+        cluster: Option<String>,
+    },
+    MetadataServer {
+        cluster: Option<String>,
+    },
+    AccessToken {
+        token: Option<String>,
+        token_env: Option<String>,
+    },
+}
+
+/// A Google key file given inline: as the JSON object itself, or as a string holding it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum KeyFile {
+    Object(serde_json::Map<String, serde_json::Value>),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModelEntry {
+    pub model_name: String,
+    pub litellm_params: RawLitellmParams,
+    /// LiteLLM's descriptive block; accepted so a LiteLLM `model_list` pastes as is, and ignored.
+    #[serde(default)]
+    pub model_info: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLitellmParams {
+    pub model: String,
+    pub vertex_project: Option<String>,
+    pub vertex_location: Option<String>,
+    pub vertex_credentials: Option<String>,
+}
+
+/// The fields of a Google key file this filter reads; the rest (auth_uri, client_id of a service
+/// account, …) are ignored like Google's own libraries ignore them.
+#[derive(Deserialize)]
+pub struct ServiceAccountKeyFile {
+    pub client_email: String,
+    pub private_key: String,
+    pub private_key_id: Option<String>,
+    pub token_uri: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizedUserKeyFile {
+    pub client_id: String,
+    pub client_secret: String,
+    pub refresh_token: String,
+    pub token_uri: Option<String>,
+}

@@ -1,0 +1,39 @@
+//! `host(L)`: which Vertex AI host serves a location.
+
+/// `global` → `aiplatform.googleapis.com`; the multi-regions `us`, `eu` →
+/// `aiplatform.{L}.rep.googleapis.com`; any other location → `{L}-aiplatform.googleapis.com`.
+pub fn vertex_host(location: &str) -> String {
+    match location {
+        "global" => "aiplatform.googleapis.com".to_string(),
+        "us" | "eu" => format!("aiplatform.{location}.rep.googleapis.com"),
+        regional => format!("{regional}-aiplatform.googleapis.com"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_uses_the_unprefixed_host() {
+        assert_eq!(vertex_host("global"), "aiplatform.googleapis.com");
+    }
+
+    #[test]
+    fn multi_regions_use_regional_endpoints() {
+        assert_eq!(vertex_host("us"), "aiplatform.us.rep.googleapis.com");
+        assert_eq!(vertex_host("eu"), "aiplatform.eu.rep.googleapis.com");
+    }
+
+    #[test]
+    fn regions_prefix_the_host() {
+        assert_eq!(
+            vertex_host("us-central1"),
+            "us-central1-aiplatform.googleapis.com"
+        );
+        assert_eq!(
+            vertex_host("europe-west4"),
+            "europe-west4-aiplatform.googleapis.com"
+        );
+    }
+}
