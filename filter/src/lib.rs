@@ -7,3 +7,4 @@ pub mod client_auth;
 pub mod config;
 pub mod error_response;
 pub mod routing;
+pub mod token;

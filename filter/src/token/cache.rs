@@ -1,0 +1,194 @@
+//! The process-wide token cache: one token per credential, one fetch in flight per credential
+//! across all workers, refresh ahead of expiry, backoff after failures. Pure: shared data sits
+//! behind `SharedStore` and the time is passed in.
+
+use super::entry::Entry;
+
+/// Compare-and-swap storage: proxy-wasm shared data in Envoy, a map in tests.
+pub trait SharedStore {
+    /// The value and its CAS version.
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
+    /// Fails when `cas` no longer matches (another worker wrote in between) or on a host error.
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), ()>;
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Refresh this long before expiry.
+    pub refresh_margin_ms: u64,
+    /// A fetch that has not answered by then counts as failed; its lease lapses a little later.
+    pub fetch_timeout_ms: u64,
+}
+
+/// A token is not handed out in its last seconds: the request still has to reach Vertex.
+const EXPIRY_SAFETY_MS: u64 = 2_000;
+const LEASE_GRACE_MS: u64 = 1_000;
+const BACKOFF_FIRST_MS: u64 = 1_000;
+const BACKOFF_MAX_MS: u64 = 60_000;
+/// CAS retries before giving up for this round; contention is brief (a handful of workers).
+const CAS_ATTEMPTS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Use this token; `generation` identifies it for `mark_stale`.
+    Ready { token: String, generation: u64 },
+    /// This caller now holds the fetch lease and must fetch.
+    Fetch,
+    /// Another fetch is in flight: wait for it.
+    Wait,
+    /// No usable token, and the last fetch failed recently with this code.
+    Failed(String),
+}
+
+pub struct TokenCache<'a, S: SharedStore> {
+    store: &'a S,
+    key: &'a str,
+    policy: Policy,
+}
+
+impl<'a, S: SharedStore> TokenCache<'a, S> {
+    pub fn new(store: &'a S, key: &'a str, policy: Policy) -> Self {
+        TokenCache { store, key, policy }
+    }
+
+    fn read(&self) -> (Entry, Option<u32>) {
+        let (bytes, cas) = self.store.get(self.key);
+        let entry = bytes.as_deref().and_then(Entry::decode).unwrap_or_default();
+        (entry, cas)
+    }
+
+    /// Read, change, write back if nobody wrote in between; retried on contention.
+    /// `change` returns what to report, and whether to write.
+    fn update<T>(&self, mut change: impl FnMut(&mut Entry) -> (T, bool)) -> Option<T> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (mut entry, cas) = self.read();
+            let (result, write) = change(&mut entry);
+            if !write || self.store.set(self.key, &entry.encode(), cas).is_ok() {
+                return Some(result);
+            }
+        }
+        None
+    }
+
+    /// What a request should do for a token now.
+    pub fn lookup(&self, now_ms: u64) -> Lookup {
+        let timeout = self.policy.fetch_timeout_ms;
+        self.update(|entry| {
+            if let Some(token) = usable(entry, now_ms) {
+                return (
+                    Lookup::Ready {
+                        token,
+                        generation: entry.generation,
+                    },
+                    false,
+                );
+            }
+            if entry.lease_until_ms > now_ms {
+                return (Lookup::Wait, false);
+            }
+            if entry.retry_at_ms > now_ms {
+                if let Some(code) = &entry.last_error {
+                    return (Lookup::Failed(code.clone()), false);
+                }
+            }
+            entry.lease_until_ms = now_ms + timeout + LEASE_GRACE_MS;
+            (Lookup::Fetch, true)
+        })
+        .unwrap_or(Lookup::Wait)
+    }
+
+    /// The token as it stands, without taking a lease: for requests already waiting.
+    pub fn peek(&self, now_ms: u64) -> Lookup {
+        let (entry, _) = self.read();
+        match usable(&entry, now_ms) {
+            Some(token) => Lookup::Ready {
+                token,
+                generation: entry.generation,
+            },
+            None if entry.lease_until_ms > now_ms => Lookup::Wait,
+            None => match &entry.last_error {
+                Some(code) if entry.retry_at_ms > now_ms => Lookup::Failed(code.clone()),
+                _ => Lookup::Fetch,
+            },
+        }
+    }
+
+    /// Background refresh: true when this caller took the lease and must fetch. Only a
+    /// credential that has been used (has an entry) is refreshed.
+    pub fn take_refresh_lease(&self, now_ms: u64) -> bool {
+        let policy = self.policy;
+        self.update(|entry| {
+            let used = entry.generation > 0 || entry.failures > 0 || entry.lease_until_ms > 0;
+            let due =
+                entry.token.is_none() || now_ms + policy.refresh_margin_ms >= entry.expires_at_ms;
+            let free = entry.lease_until_ms <= now_ms && entry.retry_at_ms <= now_ms;
+            if used && due && free {
+                entry.lease_until_ms = now_ms + policy.fetch_timeout_ms + LEASE_GRACE_MS;
+                (true, true)
+            } else {
+                (false, false)
+            }
+        })
+        .unwrap_or(false)
+    }
+
+    /// Store a fetched token and release the lease.
+    pub fn store_token(&self, now_ms: u64, token: &str, expires_in_s: u64) {
+        self.update(|entry| {
+            entry.token = Some(token.to_string());
+            entry.generation += 1;
+            entry.expires_at_ms = now_ms.saturating_add(expires_in_s.saturating_mul(1000));
+            entry.lease_until_ms = 0;
+            entry.failures = 0;
+            entry.retry_at_ms = 0;
+            entry.last_error = None;
+            ((), true)
+        });
+    }
+
+    /// Record a failed fetch: release the lease and back off (1 s doubling to 60 s, plus
+    /// `jitter_ms`). A still-valid token keeps serving.
+    pub fn record_failure(&self, now_ms: u64, code: &str, jitter_ms: u64) {
+        self.update(|entry| {
+            entry.failures = entry.failures.saturating_add(1);
+            entry.lease_until_ms = 0;
+            entry.retry_at_ms = now_ms + backoff_ms(entry.failures) + jitter_ms;
+            entry.last_error = Some(code.replace('|', "_"));
+            ((), true)
+        });
+    }
+
+    /// Vertex refused the token of this generation: stop handing it out.
+    pub fn mark_stale(&self, generation: u64) {
+        self.update(|entry| {
+            if entry.generation != generation || entry.token.is_none() {
+                return ((), false);
+            }
+            entry.expires_at_ms = 0;
+            entry.retry_at_ms = 0;
+            ((), true)
+        });
+    }
+
+    /// Milliseconds the current token has left, for the metrics.
+    pub fn remaining_ms(&self, now_ms: u64) -> u64 {
+        let (entry, _) = self.read();
+        match entry.token {
+            Some(_) => entry.expires_at_ms.saturating_sub(now_ms),
+            None => 0,
+        }
+    }
+}
+
+fn usable(entry: &Entry, now_ms: u64) -> Option<String> {
+    let token = entry.token.as_ref()?;
+    (now_ms + EXPIRY_SAFETY_MS < entry.expires_at_ms).then(|| token.clone())
+}
+
+pub fn backoff_ms(failures: u32) -> u64 {
+    let doublings = failures.saturating_sub(1).min(16);
+    (BACKOFF_FIRST_MS << doublings).min(BACKOFF_MAX_MS)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,195 @@
+use super::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Shared data as Envoy keeps it: a value and a CAS counter per key.
+#[derive(Default)]
+struct MemoryStore(RefCell<HashMap<String, (Vec<u8>, u32)>>);
+
+impl SharedStore for MemoryStore {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        match self.0.borrow().get(key) {
+            Some((v, cas)) => (Some(v.clone()), Some(*cas)),
+            None => (None, None),
+        }
+    }
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), ()> {
+        let mut map = self.0.borrow_mut();
+        let current = map.get(key).map(|(_, c)| *c);
+        if cas.is_some() && cas != current {
+            return Err(());
+        }
+        map.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
+        Ok(())
+    }
+}
+
+const POLICY: Policy = Policy {
+    refresh_margin_ms: 300_000,
+    fetch_timeout_ms: 5_000,
+};
+const T0: u64 = 1_000_000_000;
+
+fn cache(store: &MemoryStore) -> TokenCache<'_, MemoryStore> {
+    TokenCache::new(store, "k", POLICY)
+}
+
+#[test]
+fn first_request_fetches_and_the_rest_wait() {
+    let store = MemoryStore::default();
+    assert_eq!(cache(&store).lookup(T0), Lookup::Fetch);
+    assert_eq!(cache(&store).lookup(T0 + 1), Lookup::Wait);
+    assert_eq!(cache(&store).lookup(T0 + 2), Lookup::Wait);
+}
+
+#[test]
+fn stored_token_is_served_to_everyone() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0 + 10, "ya29.a", 3600);
+    assert_eq!(
+        cache(&store).lookup(T0 + 20),
+        Lookup::Ready {
+            token: "ya29.a".into(),
+            generation: 1
+        }
+    );
+    assert_eq!(
+        cache(&store).peek(T0 + 20),
+        Lookup::Ready {
+            token: "ya29.a".into(),
+            generation: 1
+        }
+    );
+}
+
+#[test]
+fn a_lease_whose_holder_vanished_lapses() {
+    let store = MemoryStore::default();
+    assert_eq!(cache(&store).lookup(T0), Lookup::Fetch);
+    assert_eq!(
+        cache(&store).lookup(T0 + POLICY.fetch_timeout_ms),
+        Lookup::Wait
+    );
+    assert_eq!(
+        cache(&store).lookup(T0 + POLICY.fetch_timeout_ms + LEASE_GRACE_MS + 1),
+        Lookup::Fetch
+    );
+}
+
+#[test]
+fn failure_without_a_token_fails_fast_until_the_backoff_ends() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).record_failure(T0 + 5, "invalid_grant", 0);
+    assert_eq!(
+        cache(&store).lookup(T0 + 10),
+        Lookup::Failed("invalid_grant".into())
+    );
+    assert_eq!(
+        cache(&store).peek(T0 + 10),
+        Lookup::Failed("invalid_grant".into())
+    );
+    assert_eq!(cache(&store).lookup(T0 + 5 + 1_000), Lookup::Fetch);
+}
+
+#[test]
+fn backoff_doubles_to_a_minute() {
+    assert_eq!(backoff_ms(1), 1_000);
+    assert_eq!(backoff_ms(2), 2_000);
+    assert_eq!(backoff_ms(6), 32_000);
+    assert_eq!(backoff_ms(7), 60_000);
+    assert_eq!(backoff_ms(u32::MAX), 60_000);
+}
+
+#[test]
+fn a_valid_token_keeps_serving_while_refresh_fails() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.a", 3600);
+    let due = T0 + 3_300_000 + 1;
+    assert!(cache(&store).take_refresh_lease(due));
+    cache(&store).record_failure(due, "http_500", 0);
+    assert_eq!(
+        cache(&store).lookup(due + 10),
+        Lookup::Ready {
+            token: "ya29.a".into(),
+            generation: 1
+        }
+    );
+    assert!(!cache(&store).take_refresh_lease(due + 10), "backing off");
+    assert!(cache(&store).take_refresh_lease(due + 1_000));
+}
+
+#[test]
+fn refresh_is_due_only_inside_the_margin_and_only_once() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.a", 3600);
+    assert!(!cache(&store).take_refresh_lease(T0 + 3_299_000));
+    assert!(cache(&store).take_refresh_lease(T0 + 3_300_000));
+    assert!(
+        !cache(&store).take_refresh_lease(T0 + 3_300_001),
+        "lease already held"
+    );
+    cache(&store).store_token(T0 + 3_300_100, "ya29.b", 3600);
+    assert_eq!(
+        cache(&store).lookup(T0 + 3_300_200),
+        Lookup::Ready {
+            token: "ya29.b".into(),
+            generation: 2
+        }
+    );
+}
+
+#[test]
+fn unused_credentials_are_not_refreshed() {
+    let store = MemoryStore::default();
+    assert!(!cache(&store).take_refresh_lease(T0));
+}
+
+#[test]
+fn tokens_are_not_handed_out_in_their_last_seconds() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.a", 10);
+    assert!(matches!(
+        cache(&store).lookup(T0 + 7_000),
+        Lookup::Ready { .. }
+    ));
+    assert_eq!(cache(&store).lookup(T0 + 8_000), Lookup::Fetch);
+}
+
+#[test]
+fn stale_marking_forces_a_fetch_only_for_that_generation() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.a", 3600);
+    cache(&store).lookup(T0);
+    cache(&store).mark_stale(7);
+    assert!(
+        matches!(cache(&store).lookup(T0 + 1), Lookup::Ready { .. }),
+        "another generation is left alone"
+    );
+    cache(&store).mark_stale(1);
+    assert_eq!(cache(&store).lookup(T0 + 2), Lookup::Fetch);
+}
+
+#[test]
+fn concurrent_writer_is_detected_by_cas() {
+    let store = MemoryStore::default();
+    let (_, cas) = store.get("k");
+    store.set("k", b"x", None).unwrap();
+    assert!(store.set("k", b"y", cas).is_err() || cas.is_none());
+    let (_, cas) = store.get("k");
+    store.set("k", b"z", cas).unwrap();
+    assert!(store.set("k", b"w", cas).is_err());
+}
+
+#[test]
+fn remaining_lifetime_counts_down() {
+    let store = MemoryStore::default();
+    assert_eq!(cache(&store).remaining_ms(T0), 0);
+    cache(&store).store_token(T0, "ya29.a", 60);
+    assert_eq!(cache(&store).remaining_ms(T0 + 10_000), 50_000);
+}

@@ -1,0 +1,92 @@
+//! One credential's token state as it sits in proxy-wasm shared data, seen by every worker.
+
+/// Absent fields are zero/None. `generation` counts tokens stored, so a worker can tell which
+/// token it used when Vertex later refuses it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Entry {
+    pub token: Option<String>,
+    pub generation: u64,
+    pub expires_at_ms: u64,
+    /// A worker holds the fetch lease until then; it lapses if that worker never answers.
+    pub lease_until_ms: u64,
+    pub failures: u32,
+    pub retry_at_ms: u64,
+    /// The code of the last failed fetch, shown in 503s while no token is usable.
+    pub last_error: Option<String>,
+}
+
+const VERSION: &str = "v1";
+
+impl Entry {
+    /// `v1|generation|expires|lease|failures|retry|error|token`: the token last, as it is the only
+    /// field that could be long; no field contains `|` (codes and tokens are checked printable and
+    /// codes carry no `|`).
+    pub fn encode(&self) -> Vec<u8> {
+        format!(
+            "{VERSION}|{}|{}|{}|{}|{}|{}|{}",
+            self.generation,
+            self.expires_at_ms,
+            self.lease_until_ms,
+            self.failures,
+            self.retry_at_ms,
+            self.last_error.as_deref().unwrap_or(""),
+            self.token.as_deref().unwrap_or("")
+        )
+        .into_bytes()
+    }
+
+    /// `None` for anything this version did not write; the caller treats that as empty.
+    pub fn decode(bytes: &[u8]) -> Option<Entry> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut fields = text.splitn(8, '|');
+        if fields.next()? != VERSION {
+            return None;
+        }
+        let mut number = || fields.next()?.parse::<u64>().ok();
+        let generation = number()?;
+        let expires_at_ms = number()?;
+        let lease_until_ms = number()?;
+        let failures = u32::try_from(number()?).ok()?;
+        let retry_at_ms = number()?;
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let last_error = non_empty(fields.next()?);
+        let token = non_empty(fields.next()?);
+        Some(Entry {
+            token,
+            generation,
+            expires_at_ms,
+            lease_until_ms,
+            failures,
+            retry_at_ms,
+            last_error,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips() {
+        let e = Entry {
+            token: Some("ya29.x-y_z".into()),
+            generation: 3,
+            expires_at_ms: 1_700_000_000_000,
+            lease_until_ms: 5,
+            failures: 2,
+            retry_at_ms: 9,
+            last_error: Some("invalid_grant".into()),
+        };
+        assert!(Entry::decode(&e.encode()) == Some(e));
+        assert!(Entry::decode(&Entry::default().encode()) == Some(Entry::default()));
+    }
+
+    #[test]
+    fn foreign_bytes_decode_to_nothing() {
+        assert!(Entry::decode(b"").is_none());
+        assert!(Entry::decode(b"v0|1|2|3|4|5||").is_none());
+        assert!(Entry::decode(b"v1|x|2|3|4|5||").is_none());
+        assert!(Entry::decode(&[0xff, 0xfe]).is_none());
+    }
+}
