@@ -3,6 +3,7 @@
 //! The core (`config`, `routing`, `client_auth`, `token`, `error_response`) decides everything
 //! and never calls the host; `adapter` moves bytes between Envoy and the core.
 
+pub mod adapter;
 pub mod client_auth;
 pub mod config;
 pub mod error_response;

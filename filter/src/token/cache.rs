@@ -9,8 +9,12 @@ pub trait SharedStore {
     /// The value and its CAS version.
     fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Fails when `cas` no longer matches (another worker wrote in between) or on a host error.
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), ()>;
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreConflict>;
 }
+
+/// The write lost a race (or the host refused it); read again and retry.
+#[derive(Debug)]
+pub struct StoreConflict;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
@@ -57,11 +61,25 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
         (entry, cas)
     }
 
+    /// Create the entry if no worker has yet. Shared data offers no compare-and-swap on a key
+    /// that does not exist, so entries are created at configuration time, before traffic, and
+    /// every later write is a CAS.
+    pub fn ensure_exists(&self) {
+        if self.store.get(self.key).0.is_none() {
+            // A concurrent creator writes the same empty entry: harmless.
+            let _ = self.store.set(self.key, &Entry::default().encode(), None);
+        }
+    }
+
     /// Read, change, write back if nobody wrote in between; retried on contention.
     /// `change` returns what to report, and whether to write.
     fn update<T>(&self, mut change: impl FnMut(&mut Entry) -> (T, bool)) -> Option<T> {
         for _ in 0..CAS_ATTEMPTS {
             let (mut entry, cas) = self.read();
+            if cas.is_none() {
+                self.ensure_exists();
+                continue;
+            }
             let (result, write) = change(&mut entry);
             if !write || self.store.set(self.key, &entry.encode(), cas).is_ok() {
                 return Some(result);

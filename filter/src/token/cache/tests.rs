@@ -13,11 +13,11 @@ impl SharedStore for MemoryStore {
             None => (None, None),
         }
     }
-    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), ()> {
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreConflict> {
         let mut map = self.0.borrow_mut();
         let current = map.get(key).map(|(_, c)| *c);
         if cas.is_some() && cas != current {
-            return Err(());
+            return Err(StoreConflict);
         }
         map.insert(key.to_string(), (value.to_vec(), current.unwrap_or(0) + 1));
         Ok(())
@@ -192,4 +192,14 @@ fn remaining_lifetime_counts_down() {
     assert_eq!(cache(&store).remaining_ms(T0), 0);
     cache(&store).store_token(T0, "ya29.a", 60);
     assert_eq!(cache(&store).remaining_ms(T0 + 10_000), 50_000);
+}
+
+#[test]
+fn ensure_exists_keeps_an_existing_token() {
+    let store = MemoryStore::default();
+    cache(&store).ensure_exists();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.a", 3600);
+    cache(&store).ensure_exists();
+    assert!(matches!(cache(&store).lookup(T0 + 1), Lookup::Ready { .. }));
 }

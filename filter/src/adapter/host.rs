@@ -1,0 +1,107 @@
+//! The host calls the adapter makes, without the SDK's `unwrap`s: a failed host call is logged
+//! or treated as absent, never a panic that would take the VM and its requests down.
+
+use crate::error_response::ErrorResponse;
+use crate::token::cache::{SharedStore, StoreConflict};
+use crate::token::call::TokenCall;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{MapType, Status};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+pub fn request_header(name: &str) -> Option<String> {
+    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
+        .ok()
+        .flatten()
+}
+
+pub fn set_request_header(name: &str, value: Option<&str>) {
+    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_err() {
+        log::warn!("vertex-passthrough: could not set request header {name}");
+    }
+}
+
+pub fn response_status() -> Option<u16> {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+}
+
+const JSON_HEADERS: [(&str, &str); 1] = [("content-type", "application/json")];
+
+/// Answer the current request with a Google-shaped error instead of forwarding it.
+pub fn send_error(error: &ErrorResponse) {
+    let body = error.body();
+    if hostcalls::send_http_response(
+        error.http_code(),
+        JSON_HEADERS.to_vec(),
+        Some(body.as_bytes()),
+    )
+    .is_err()
+    {
+        log::warn!("vertex-passthrough: could not send a local response");
+    }
+}
+
+/// Make `context_id` the context later host calls act on; false when that request is gone.
+pub fn enter_context(context_id: u32) -> bool {
+    hostcalls::set_effective_context(context_id).is_ok()
+}
+
+pub fn resume_request() {
+    if hostcalls::resume_http_request().is_err() {
+        log::warn!("vertex-passthrough: could not resume a request");
+    }
+}
+
+pub fn set_tick_period(period: Duration) {
+    if hostcalls::set_tick_period(period).is_err() {
+        log::warn!("vertex-passthrough: could not set the tick period");
+    }
+}
+
+pub fn dispatch(call: &TokenCall, timeout: Duration) -> Result<u32, Status> {
+    let headers: Vec<(&str, &str)> = call.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    hostcalls::dispatch_http_call(
+        call.cluster,
+        headers,
+        call.body.as_deref(),
+        Vec::new(),
+        timeout,
+    )
+}
+
+/// The status of the token call's response; `None` when the call failed without one.
+pub fn call_response_status() -> Option<u16> {
+    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+}
+
+pub fn call_response_body(size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// proxy-wasm shared data: one store for every worker of this Envoy process.
+pub struct SharedData;
+
+impl SharedStore for SharedData {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        hostcalls::get_shared_data(key).unwrap_or((None, None))
+    }
+
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreConflict> {
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(|_| StoreConflict)
+    }
+}

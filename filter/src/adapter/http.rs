@@ -1,0 +1,116 @@
+//! One HTTP request: check the client, route, rewrite, attach the Google token.
+
+use super::host;
+use super::token_flow::{TokenStep, Worker};
+use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
+use crate::error_response::{ErrorResponse, Status};
+use crate::routing::{self, Forward};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::rc::Rc;
+
+/// Marks requests the filter forwards to Vertex; the Vertex route matches on it
+/// (DESIGN.md "Routing after a rewrite"). Removed from every client request first.
+pub const MARKER_HEADER: &str = "x-vertex-passthrough";
+
+pub struct Http {
+    context_id: u32,
+    worker: Rc<Worker>,
+    /// The token this request carries upstream: (credential, generation), for 401 handling.
+    carries: Option<(usize, u64)>,
+}
+
+impl Http {
+    pub fn new(context_id: u32, worker: Rc<Worker>) -> Http {
+        Http {
+            context_id,
+            worker,
+            carries: None,
+        }
+    }
+
+    fn reject(&self, error: &ErrorResponse) -> Action {
+        self.worker.metrics.rejected(error.http_code()).increment();
+        host::send_error(error);
+        Action::Pause
+    }
+
+    fn rewrite(forward: &Forward, upgrade: bool) {
+        for name in CLIENT_CREDENTIAL_HEADERS {
+            host::set_request_header(name, None);
+        }
+        if upgrade {
+            // Uncompressed frames only: the Live setup message must stay readable.
+            host::set_request_header("sec-websocket-extensions", None);
+        }
+        host::set_request_header(":path", Some(&forward.path));
+        host::set_request_header(":authority", Some(&forward.authority));
+        host::set_request_header(MARKER_HEADER, Some("1"));
+    }
+}
+
+impl Context for Http {}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        host::set_request_header(MARKER_HEADER, None);
+        let Some(path) = host::request_header(":path") else {
+            return Action::Continue;
+        };
+        let config = &self.worker.config;
+        let Some((prefix, rest)) = routing::strip_prefix(config, &path) else {
+            return Action::Continue;
+        };
+        let presented: Vec<String> = KEY_HEADERS
+            .iter()
+            .filter_map(|h| host::request_header(h))
+            .collect();
+        if !config
+            .client_keys
+            .accepts(presented.iter().map(String::as_str))
+        {
+            return self.reject(&ErrorResponse::new(
+                Status::Unauthenticated,
+                "missing or invalid API key",
+            ));
+        }
+        let upgrade =
+            host::request_header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let forward = match routing::route(config, prefix, rest, upgrade) {
+            Ok(forward) => forward,
+            Err(error) => return self.reject(&error),
+        };
+        Self::rewrite(&forward, upgrade);
+        match self
+            .worker
+            .token_for(self.context_id, forward.credential, host::now_ms())
+        {
+            TokenStep::Use { token, generation } => {
+                host::set_request_header("authorization", Some(&format!("Bearer {token}")));
+                self.carries = generation.map(|g| (forward.credential, g));
+                self.worker.metrics.requests_forwarded.increment();
+                Action::Continue
+            }
+            TokenStep::Pause => Action::Pause,
+            TokenStep::Fail(error) => self.reject(&error),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let carries = self
+            .carries
+            .or_else(|| self.worker.token_handed_to(self.context_id));
+        if let Some((credential, generation)) = carries {
+            if host::response_status() == Some(401) {
+                self.worker.token_refused(credential, generation);
+            }
+        }
+        Action::Continue
+    }
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        self.worker.forget(self.context_id);
+    }
+}

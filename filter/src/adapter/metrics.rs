@@ -1,0 +1,89 @@
+//! Metrics, defined once per worker under `vertex_passthrough.` and incremented by id.
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::MetricType;
+
+pub struct Metric(Option<u32>);
+
+impl Metric {
+    fn define(kind: MetricType, name: &str) -> Metric {
+        let id = hostcalls::define_metric(kind, &format!("vertex_passthrough.{name}")).ok();
+        if id.is_none() {
+            log::warn!("vertex-passthrough: could not define metric {name}");
+        }
+        Metric(id)
+    }
+
+    pub fn increment(&self) {
+        self.add(1);
+    }
+
+    pub fn add(&self, by: u64) {
+        if let Some(id) = self.0 {
+            let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn record(&self, value: u64) {
+        if let Some(id) = self.0 {
+            let _ = hostcalls::record_metric(id, value);
+        }
+    }
+}
+
+pub struct Metrics {
+    pub requests_forwarded: Metric,
+    pub rejected_unauthenticated: Metric,
+    pub rejected_forbidden: Metric,
+    pub rejected_invalid: Metric,
+    pub rejected_not_found: Metric,
+    pub rejected_needs_upgrade: Metric,
+    pub rejected_no_token: Metric,
+    pub token_fetches: Metric,
+    pub token_fetch_failures: Metric,
+    pub token_cache_hits: Metric,
+    pub token_waits: Metric,
+    pub upstream_unauthorized: Metric,
+    /// Per credential, in `Config::credentials` order.
+    pub token_remaining_seconds: Vec<Metric>,
+}
+
+impl Metrics {
+    pub fn define(credential_names: &[&str]) -> Metrics {
+        let counter = |name: &str| Metric::define(MetricType::Counter, name);
+        Metrics {
+            requests_forwarded: counter("requests_forwarded"),
+            rejected_unauthenticated: counter("rejected.unauthenticated"),
+            rejected_forbidden: counter("rejected.permission_denied"),
+            rejected_invalid: counter("rejected.invalid_argument"),
+            rejected_not_found: counter("rejected.not_found"),
+            rejected_needs_upgrade: counter("rejected.upgrade_required"),
+            rejected_no_token: counter("rejected.token_unavailable"),
+            token_fetches: counter("token.fetches"),
+            token_fetch_failures: counter("token.fetch_failures"),
+            token_cache_hits: counter("token.cache_hits"),
+            token_waits: counter("token.waits"),
+            upstream_unauthorized: counter("upstream_unauthorized"),
+            token_remaining_seconds: credential_names
+                .iter()
+                .map(|name| {
+                    Metric::define(
+                        MetricType::Gauge,
+                        &format!("credential.{name}.token_remaining_seconds"),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub fn rejected(&self, http_code: u32) -> &Metric {
+        match http_code {
+            401 => &self.rejected_unauthenticated,
+            403 => &self.rejected_forbidden,
+            404 => &self.rejected_not_found,
+            426 => &self.rejected_needs_upgrade,
+            503 => &self.rejected_no_token,
+            _ => &self.rejected_invalid,
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Getting a Google token to a request inside Envoy: the shared cache, the token callouts
+//! (always dispatched from the root context, so a request that goes away cannot cancel a fetch
+//! others wait for), and waking the requests that wait.
+
+use super::host::{self, SharedData};
+use super::metrics::Metrics;
+use crate::config::{Config, TokenSource};
+use crate::error_response::{ErrorResponse, Status};
+use crate::token::cache::{Lookup, Policy, TokenCache};
+use crate::token::{call, response};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The state one worker's root context shares with its HTTP contexts.
+pub struct Worker {
+    pub config: Config,
+    pub metrics: Metrics,
+    shared_keys: Vec<String>,
+    waiters: RefCell<Vec<Waiter>>,
+    /// Credentials whose fetch lease a request took; the root dispatches on its next tick.
+    fetch_requested: RefCell<Vec<usize>>,
+    /// Token callouts in flight: callout token → credential.
+    in_flight: RefCell<HashMap<u32, usize>>,
+    /// Which token (credential, generation) a resumed request carries, for 401 handling.
+    handed_out: RefCell<HashMap<u32, (usize, u64)>>,
+}
+
+struct Waiter {
+    context_id: u32,
+    credential: usize,
+    deadline_ms: u64,
+}
+
+/// What a request does about its token.
+pub enum TokenStep {
+    Use {
+        token: String,
+        generation: Option<u64>,
+    },
+    Pause,
+    Fail(ErrorResponse),
+}
+
+/// While requests wait, the root polls shared data this often (tokens fetched by other workers).
+pub const WAITING_TICK: Duration = Duration::from_millis(5);
+/// Otherwise it checks for refreshes this often.
+pub const IDLE_TICK: Duration = Duration::from_secs(1);
+
+impl Worker {
+    pub fn new(config: Config, metrics: Metrics) -> Worker {
+        let shared_keys = config
+            .credentials
+            .iter()
+            .map(|c| format!("vertex_passthrough.token.{}", c.cache_key))
+            .collect();
+        let worker = Worker {
+            config,
+            metrics,
+            shared_keys,
+            waiters: RefCell::default(),
+            fetch_requested: RefCell::default(),
+            in_flight: RefCell::default(),
+            handed_out: RefCell::default(),
+        };
+        for credential in 0..worker.config.credentials.len() {
+            if let Some(cache) = worker.cache(credential) {
+                cache.ensure_exists();
+            }
+        }
+        worker
+    }
+
+    fn policy(&self) -> Policy {
+        Policy {
+            refresh_margin_ms: self.config.token_refresh_margin_s * 1000,
+            fetch_timeout_ms: self.config.token_fetch_timeout_ms,
+        }
+    }
+
+    fn cache(&self, credential: usize) -> Option<TokenCache<'_, SharedData>> {
+        let key = self.shared_keys.get(credential)?;
+        Some(TokenCache::new(&SharedData, key, self.policy()))
+    }
+
+    /// Called by a request that needs credential `credential`'s token.
+    pub fn token_for(&self, context_id: u32, credential: usize, now_ms: u64) -> TokenStep {
+        let Some(source) = self.config.credential(credential).map(|c| &c.source) else {
+            return TokenStep::Fail(no_token("unknown_credential"));
+        };
+        if let TokenSource::Static(token) = source {
+            return TokenStep::Use {
+                token: token.clone(),
+                generation: None,
+            };
+        }
+        let Some(cache) = self.cache(credential) else {
+            return TokenStep::Fail(no_token("unknown_credential"));
+        };
+        match cache.lookup(now_ms) {
+            Lookup::Ready { token, generation } => {
+                self.metrics.token_cache_hits.increment();
+                TokenStep::Use {
+                    token,
+                    generation: Some(generation),
+                }
+            }
+            Lookup::Failed(code) => TokenStep::Fail(no_token(&code)),
+            step @ (Lookup::Fetch | Lookup::Wait) => {
+                if step == Lookup::Fetch {
+                    self.fetch_requested.borrow_mut().push(credential);
+                }
+                self.metrics.token_waits.increment();
+                self.waiters.borrow_mut().push(Waiter {
+                    context_id,
+                    credential,
+                    deadline_ms: now_ms + self.config.token_fetch_timeout_ms,
+                });
+                host::set_tick_period(WAITING_TICK);
+                TokenStep::Pause
+            }
+        }
+    }
+
+    /// A request ended: forget it.
+    pub fn forget(&self, context_id: u32) {
+        self.waiters
+            .borrow_mut()
+            .retain(|w| w.context_id != context_id);
+        self.handed_out.borrow_mut().remove(&context_id);
+    }
+
+    /// The token a resumed request was given, if the root gave it one.
+    pub fn token_handed_to(&self, context_id: u32) -> Option<(usize, u64)> {
+        self.handed_out.borrow().get(&context_id).copied()
+    }
+
+    /// Vertex answered 401 to a request carrying this token: the next request fetches anew.
+    pub fn token_refused(&self, credential: usize, generation: u64) {
+        self.metrics.upstream_unauthorized.increment();
+        if let Some(cache) = self.cache(credential) {
+            cache.mark_stale(generation);
+        }
+    }
+
+    /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
+    pub fn on_tick(&self, now_ms: u64) {
+        let requested: Vec<usize> = self.fetch_requested.borrow_mut().drain(..).collect();
+        for credential in requested {
+            self.start_fetch(credential, now_ms);
+        }
+        for credential in 0..self.config.credentials.len() {
+            let Some(cache) = self.cache(credential) else {
+                continue;
+            };
+            if self.fetchable(credential) && cache.take_refresh_lease(now_ms) {
+                self.start_fetch(credential, now_ms);
+            }
+            if let Some(gauge) = self.metrics.token_remaining_seconds.get(credential) {
+                gauge.record(cache.remaining_ms(now_ms) / 1000);
+            }
+        }
+        self.serve_waiters(now_ms);
+    }
+
+    fn fetchable(&self, credential: usize) -> bool {
+        self.config
+            .credential(credential)
+            .is_some_and(|c| !matches!(c.source, TokenSource::Static(_)))
+    }
+
+    /// Dispatch a token call; the caller holds the credential's lease.
+    fn start_fetch(&self, credential: usize, now_ms: u64) {
+        let Some(cred) = self.config.credential(credential) else {
+            return;
+        };
+        let Some(token_call) = call::token_call(&cred.source, now_ms / 1000) else {
+            self.fetch_failed(credential, "assertion_signing_failed", now_ms);
+            return;
+        };
+        self.metrics.token_fetches.increment();
+        let timeout = Duration::from_millis(self.config.token_fetch_timeout_ms);
+        match host::dispatch(&token_call, timeout) {
+            Ok(callout) => {
+                self.in_flight.borrow_mut().insert(callout, credential);
+            }
+            Err(status) => {
+                log::error!(
+                    "vertex-passthrough: cannot call the token endpoint of credential {:?}: Envoy refused the call to cluster {:?} ({status:?}); is the cluster defined?",
+                    cred.name,
+                    token_call.cluster
+                );
+                self.fetch_failed(credential, "token_cluster_unavailable", now_ms);
+            }
+        }
+    }
+
+    /// A token callout answered (or failed: no status).
+    pub fn on_fetch_done(&self, callout: u32, status: Option<u16>, body: &[u8], now_ms: u64) {
+        let Some(credential) = self.in_flight.borrow_mut().remove(&callout) else {
+            return;
+        };
+        match response::parse(status, body) {
+            Ok(token) => {
+                if let Some(cache) = self.cache(credential) {
+                    cache.store_token(now_ms, &token.access_token, token.expires_in_s);
+                }
+            }
+            Err(error) => self.fetch_failed(credential, &error.0, now_ms),
+        }
+        self.serve_waiters(now_ms);
+    }
+
+    fn fetch_failed(&self, credential: usize, code: &str, now_ms: u64) {
+        self.metrics.token_fetch_failures.increment();
+        let name = self
+            .config
+            .credential(credential)
+            .map_or("?", |c| c.name.as_str());
+        log::warn!("vertex-passthrough: token fetch for credential {name:?} failed: {code}");
+        if let Some(cache) = self.cache(credential) {
+            // Jitter spreads retries of several Envoys sharing one account.
+            cache.record_failure(now_ms, code, now_ms % 250);
+        }
+    }
+
+    /// Resume every waiting request whose token is there, fail those whose fetch failed or
+    /// whose deadline passed; take over a fetch whose lease lapsed.
+    fn serve_waiters(&self, now_ms: u64) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        let mut still_waiting = Vec::new();
+        for waiter in waiters {
+            let Some(cache) = self.cache(waiter.credential) else {
+                continue;
+            };
+            let lookup = match cache.peek(now_ms) {
+                Lookup::Fetch => cache.lookup(now_ms),
+                other => other,
+            };
+            match lookup {
+                Lookup::Ready { token, generation } => {
+                    self.resume_with(&waiter, &token, generation)
+                }
+                Lookup::Failed(code) => self.fail(&waiter, &no_token(&code)),
+                Lookup::Fetch => {
+                    self.start_fetch(waiter.credential, now_ms);
+                    still_waiting.push(waiter);
+                }
+                Lookup::Wait if now_ms >= waiter.deadline_ms => {
+                    self.fail(&waiter, &no_token("timeout"))
+                }
+                Lookup::Wait => still_waiting.push(waiter),
+            }
+        }
+        let mut waiters = self.waiters.borrow_mut();
+        // Requests may have joined while host calls ran.
+        still_waiting.append(&mut waiters);
+        *waiters = still_waiting;
+        host::set_tick_period(if waiters.is_empty() {
+            IDLE_TICK
+        } else {
+            WAITING_TICK
+        });
+    }
+
+    fn resume_with(&self, waiter: &Waiter, token: &str, generation: u64) {
+        if !host::enter_context(waiter.context_id) {
+            return;
+        }
+        host::set_request_header("authorization", Some(&format!("Bearer {token}")));
+        self.handed_out
+            .borrow_mut()
+            .insert(waiter.context_id, (waiter.credential, generation));
+        self.metrics.requests_forwarded.increment();
+        host::resume_request();
+    }
+
+    fn fail(&self, waiter: &Waiter, error: &ErrorResponse) {
+        if host::enter_context(waiter.context_id) {
+            self.metrics.rejected(error.http_code()).increment();
+            host::send_error(error);
+        }
+    }
+}
+
+fn no_token(code: &str) -> ErrorResponse {
+    ErrorResponse::new(
+        Status::Unavailable,
+        format!("could not get a Google access token for Vertex AI ({code}); retry shortly"),
+    )
+}
