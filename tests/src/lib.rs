@@ -1,3 +1,4 @@
 //! Integration-test support: the Google emulators and the Envoy harness.
 pub mod emulator;
 pub mod harness;
+pub mod stack;

@@ -1,1 +1,17 @@
+//! The Envoy harness: runs the real Envoy (installed by `make setup`) with the built filter and a
+//! rendered copy of `tests/envoy/envoy.test.yaml`, pointed at the local Google emulators.
+//!
+//! ```ignore
+//! let envoy = Envoy::start(EnvoyOptions::new(plugin_json, upstreams)).await?;
+//! let resp = reqwest::get(envoy.url("/vertex_ai/v1/...")).await?;
+//! ```
+mod admin;
+mod envoy;
+mod paths;
+mod render;
+mod validate;
 
+pub use envoy::{tail, Envoy, EnvoyOptions, Upstreams};
+pub use paths::{envoy_binary, repo_root, wasm_path};
+pub use render::{render_test_config, TEMPLATE};
+pub use validate::{validate_config, validate_config_with};

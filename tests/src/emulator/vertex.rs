@@ -1,0 +1,259 @@
+//! The Vertex AI REST surface: authentication, the host-for-location rule, the model methods,
+//! and the canned answers a test queues. Live upgrades are handed to `live`.
+use super::http::{
+    authority, bearer_token, google_error, header_pairs, host_of, http_version, json_response,
+    read_body, Body,
+};
+use super::live;
+use super::record::VertexRequest;
+use super::server::ConnectionInfo;
+use super::sse::PacedEvents;
+use super::state::{lock, Shared};
+use super::vertex_answers as answers;
+use super::vertex_auth::{authenticate, Caller};
+use super::vertex_route::{parse_model_call, vertex_host, ModelCall, LIVE_PATHS};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Method, Request, Response};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a Vertex request carried, read before its body.
+pub(crate) struct Arrival {
+    pub authority: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub bearer: Option<String>,
+    pub sni: Option<String>,
+    pub http_version: String,
+    pub received_at: Instant,
+}
+
+impl Arrival {
+    pub fn of<B>(request: &Request<B>, info: &ConnectionInfo) -> Arrival {
+        Arrival {
+            authority: authority(request),
+            method: request.method().to_string(),
+            path: request.uri().path().to_owned(),
+            query: request.uri().query().map(str::to_owned),
+            headers: header_pairs(request.headers()),
+            bearer: bearer_token(request.headers()),
+            sni: info.sni.clone(),
+            http_version: http_version(request),
+            received_at: Instant::now(),
+        }
+    }
+
+    pub fn record(&self, caller: &Caller, body: Bytes) -> VertexRequest {
+        VertexRequest {
+            authority: self.authority.clone(),
+            method: self.method.clone(),
+            path: self.path.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            body,
+            bearer: self.bearer.clone(),
+            token_subject: caller.subject.clone(),
+            token_expired: caller.expired,
+            status: 0,
+            received_at: self.received_at,
+            sni: self.sni.clone(),
+            http_version: self.http_version.clone(),
+        }
+    }
+
+    fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+/// Records a request (status still 0) and returns its index, so streamed chunks can refer to it.
+pub(crate) fn reserve_record(shared: &Shared, record: VertexRequest) -> usize {
+    let mut records = lock(&shared.records);
+    records.vertex_requests.push(record);
+    records.vertex_requests.len() - 1
+}
+
+pub(crate) fn finish_record(shared: &Shared, index: usize, status: u16) {
+    if let Some(record) = lock(&shared.records).vertex_requests.get_mut(index) {
+        record.status = status;
+    }
+}
+
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    info: &ConnectionInfo,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    if LIVE_PATHS.contains(&request.uri().path()) {
+        return live::upgrade(shared, info, request);
+    }
+    let arrival = Arrival::of(&request, info);
+    let has_api_key =
+        request.headers().contains_key("x-goog-api-key") || arrival.query_param("key").is_some();
+    let body = read_body(request.into_body()).await;
+    let caller = authenticate(&shared, arrival.bearer.as_deref());
+    let recorded_body = body.clone().unwrap_or_default();
+    let index = reserve_record(&shared, arrival.record(&caller, recorded_body));
+
+    let response = answer(&shared, index, &arrival, caller, has_api_key, body);
+    let status = response.status().as_u16();
+    finish_record(&shared, index, status);
+    shared.log("vertex", &arrival.method, &arrival.path, status);
+    response
+}
+
+fn answer(
+    shared: &Arc<Shared>,
+    index: usize,
+    arrival: &Arrival,
+    caller: Caller,
+    has_api_key: bool,
+    body: Result<Bytes, String>,
+) -> Response<Body> {
+    if let Some(refusal) = caller.refusal {
+        return refusal;
+    }
+    // This emulator hands out no API keys, so any key is one Google would not know.
+    if has_api_key {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "API key not valid. Please pass a valid API key.",
+        );
+    }
+    let queued = lock(&shared.controls).vertex_overrides.pop_front();
+    if let Some((status, value)) = queued {
+        return json_response(status, &value);
+    }
+    let body = match body {
+        Ok(body) => body,
+        Err(why) => return google_error(400, "INVALID_ARGUMENT", &why),
+    };
+    let Some(call) = parse_model_call(&arrival.path) else {
+        return google_error(
+            404,
+            "NOT_FOUND",
+            &format!(
+                "The requested URL {} was not found on this server.",
+                arrival.path
+            ),
+        );
+    };
+    let expected_host = vertex_host(&call.location);
+    if host_of(&arrival.authority) != expected_host {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "Location {} is served by {expected_host}, but the request was sent to {}.",
+                call.location, arrival.authority
+            ),
+        );
+    }
+    let subject = caller.subject.unwrap_or_default();
+    if !shared.may_use_project(&subject, &call.project) {
+        return google_error(
+            403,
+            "PERMISSION_DENIED",
+            &format!(
+                "Permission 'aiplatform.endpoints.predict' denied on resource \
+                 '//aiplatform.googleapis.com/projects/{}/locations/{}/publishers/{}/models/{}' \
+                 (or it may not exist).",
+                call.project, call.location, call.publisher, call.model
+            ),
+        );
+    }
+    if arrival.method != Method::POST.as_str() {
+        return google_error(
+            404,
+            "NOT_FOUND",
+            &format!("{} is not supported on {}.", arrival.method, arrival.path),
+        );
+    }
+    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid JSON payload received. The request body is not valid JSON.",
+        );
+    };
+    model_method(shared, index, arrival, &call, &json, &body)
+}
+
+fn has_contents(json: &Value) -> bool {
+    json.get("contents")
+        .and_then(Value::as_array)
+        .is_some_and(|contents| !contents.is_empty())
+}
+
+fn model_method(
+    shared: &Arc<Shared>,
+    index: usize,
+    arrival: &Arrival,
+    call: &ModelCall,
+    json: &Value,
+    body: &[u8],
+) -> Response<Body> {
+    let model = call.model.as_str();
+    let needs_contents = matches!(
+        call.method.as_str(),
+        "generateContent" | "streamGenerateContent"
+    );
+    if needs_contents && !has_contents(json) {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Unable to submit request because it must have at least one contents field.",
+        );
+    }
+    match call.method.as_str() {
+        "generateContent" => json_response(200, &answers::generate_content(model, body)),
+        "streamGenerateContent" => {
+            let chunks = answers::generate_content_chunks(model, body, shared.sse_chunks);
+            if arrival.query_param("alt").as_deref() == Some("sse") {
+                event_stream(shared, index, answers::gemini_sse_events(&chunks))
+            } else {
+                json_response(200, &Value::Array(chunks))
+            }
+        }
+        "countTokens" => json_response(200, &answers::count_tokens(body)),
+        "computeTokens" => json_response(200, &answers::compute_tokens(body)),
+        "embedContent" => json_response(200, &answers::embed_content()),
+        "predict" => json_response(200, &answers::predict(model)),
+        "serverStreamingPredict" => {
+            json_response(200, &Value::Array(vec![answers::predict(model)]))
+        }
+        "rawPredict" if call.publisher == "anthropic" => {
+            json_response(200, &answers::anthropic_message(model, body))
+        }
+        "rawPredict" => json_response(200, &answers::predict(model)),
+        "streamRawPredict" => event_stream(
+            shared,
+            index,
+            answers::anthropic_sse_events(model, body, shared.sse_chunks),
+        ),
+        other => google_error(
+            404,
+            "NOT_FOUND",
+            &format!("Method {other} is not found for model {model}."),
+        ),
+    }
+}
+
+fn event_stream(shared: &Arc<Shared>, index: usize, chunks: Vec<Bytes>) -> Response<Body> {
+    let body = PacedEvents::new(Arc::clone(shared), index, chunks).boxed();
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}

@@ -1,0 +1,37 @@
+//! Where the repository, the Envoy binary and the built filter are.
+use std::path::PathBuf;
+
+/// The repository root (the parent of the `tests` crate).
+pub fn repo_root() -> PathBuf {
+    let tests_crate = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    tests_crate
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or(tests_crate)
+}
+
+/// `$ENVOY_BIN`, else the Envoy that `make setup` installs at `<repo>/.tools/bin/envoy`.
+pub fn envoy_binary() -> PathBuf {
+    let path = match std::env::var_os("ENVOY_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => repo_root().join(".tools/bin/envoy"),
+    };
+    if !path.is_file() {
+        panic!("Envoy not found at {}: run `make setup`", path.display());
+    }
+    path
+}
+
+/// The filter as `make build` leaves it (or `$VERTEX_PASSTHROUGH_WASM`, to test another build of
+/// it, e.g. a wasm-opt'd one). The tests exercise this very file, so they never build a stand-in:
+/// a missing file is an instruction to the person running them.
+pub fn wasm_path() -> PathBuf {
+    let path = match std::env::var_os("VERTEX_PASSTHROUGH_WASM") {
+        Some(file) if !file.is_empty() => PathBuf::from(file),
+        _ => repo_root().join("target/wasm32-wasip1/release/vertex_passthrough.wasm"),
+    };
+    if !path.is_file() {
+        panic!("{} missing: run `make build` first", path.display());
+    }
+    path
+}

@@ -1,0 +1,173 @@
+//! A whole stack for one test: the Google emulators and a real Envoy loading the built filter,
+//! configured like a user would, plus the client calls tests make.
+
+use crate::emulator::{Emulator, EmulatorOptions, SERVICE_ACCOUNT_A_JSON, SERVICE_ACCOUNT_B_JSON};
+use crate::harness::{Envoy, EnvoyOptions, Upstreams};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// The client key tests present; the plugin config holds only its hash.
+pub const CLIENT_KEY: &str = "sk-test-client-key-0123456789";
+pub const SA_A_EMAIL: &str = "vertex-a@proj-alpha.iam.gserviceaccount.com";
+pub const SA_B_EMAIL: &str = "vertex-b@proj-beta.iam.gserviceaccount.com";
+
+pub fn client_key_hash() -> String {
+    format!("sha256:{:x}", Sha256::digest(CLIENT_KEY.as_bytes()))
+}
+
+/// The plugin config most tests use: project proj-alpha with service account A as `default`,
+/// proj-beta with service account B (given through a VM env var), and three aliases.
+pub fn plugin_config() -> Value {
+    json!({
+        "vertex_project": "proj-alpha",
+        "vertex_location": "us-central1",
+        "credentials": {
+            "default": {"type": "service_account", "key": serde_json::from_str::<Value>(SERVICE_ACCOUNT_A_JSON).unwrap_or(Value::Null)},
+            "beta": {"type": "service_account", "key_env": "SA_BETA_KEY"},
+        },
+        "model_list": [
+            {"model_name": "flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_location": "global"}},
+            {"model_name": "beta-pro", "litellm_params": {"model": "vertex_ai/gemini-2.5-pro", "vertex_project": "proj-beta", "vertex_location": "europe-west4", "vertex_credentials": "beta"}},
+            {"model_name": "live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}},
+        ],
+        "api_keys": [client_key_hash()],
+        "token_fetch_timeout_ms": 1500,
+    })
+}
+
+pub struct Stack {
+    pub emulator: Emulator,
+    pub envoy: Envoy,
+    pub http: reqwest::Client,
+}
+
+pub struct StackOptions {
+    pub plugin_config: Value,
+    pub concurrency: u32,
+    pub vm_env: Vec<(String, String)>,
+    pub emulator: EmulatorOptions,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            plugin_config: plugin_config(),
+            concurrency: 2,
+            vm_env: vec![(
+                "SA_BETA_KEY".to_string(),
+                SERVICE_ACCOUNT_B_JSON.to_string(),
+            )],
+            emulator: EmulatorOptions::with_fixtures(),
+        }
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Stack::start_with(StackOptions::default()).await
+    }
+
+    pub async fn with_config(plugin_config: Value) -> Stack {
+        Stack::start_with(StackOptions {
+            plugin_config,
+            ..StackOptions::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: StackOptions) -> Stack {
+        let emulator = Emulator::start(options.emulator)
+            .await
+            .expect("the Google emulators start");
+        let mut envoy_options =
+            EnvoyOptions::new(options.plugin_config.to_string(), upstreams(&emulator));
+        envoy_options.concurrency = options.concurrency;
+        envoy_options.vm_env = options.vm_env;
+        let envoy = Envoy::start(envoy_options)
+            .await
+            .expect("Envoy starts with the filter");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("an HTTP client");
+        Stack {
+            emulator,
+            envoy,
+            http,
+        }
+    }
+
+    /// POST a JSON body with the client key in `x-api-key`.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.post_with(path, &[("x-api-key", CLIENT_KEY)], body)
+            .await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> reqwest::Response {
+        let mut request = self.http.post(self.envoy.url(path)).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("Envoy answers")
+    }
+
+    /// Envoy's counters and gauges under `vertex_passthrough.`, without Envoy's `wasmcustom.`.
+    pub async fn filter_stats(&self) -> std::collections::BTreeMap<String, u64> {
+        self.envoy
+            .stats()
+            .await
+            .expect("admin stats")
+            .into_iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("wasmcustom.vertex_passthrough.")
+                    .map(|k| (k.to_string(), v))
+            })
+            .collect()
+    }
+}
+
+pub fn upstreams(emulator: &Emulator) -> Upstreams {
+    Upstreams {
+        oauth: emulator.oauth_addr,
+        metadata: emulator.metadata_addr,
+        vertex: emulator.vertex_addr,
+        vertex_ca: emulator.ca_pem_path.clone(),
+    }
+}
+
+/// A minimal valid generateContent body (the emulator insists on `contents`).
+pub fn generate_body() -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]})
+}
+
+/// A Google error body's parts: (code, status, message).
+pub async fn google_error(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
+    let error = &body["error"];
+    assert_eq!(
+        error["code"].as_u64(),
+        Some(u64::from(status)),
+        "code matches the HTTP status: {body}"
+    );
+    (
+        status,
+        error["status"].as_str().unwrap_or_default().to_string(),
+        error["message"].as_str().unwrap_or_default().to_string(),
+    )
+}

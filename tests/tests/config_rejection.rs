@@ -1,0 +1,74 @@
+//! A plugin config that does not validate makes Envoy refuse the filter, and Envoy's log names
+//! the field and the reason — without echoing secrets.
+
+use serde_json::{json, Value};
+use vertex_passthrough_tests::emulator::{Emulator, EmulatorOptions, SERVICE_ACCOUNT_B_JSON};
+use vertex_passthrough_tests::harness::{Envoy, EnvoyOptions};
+use vertex_passthrough_tests::stack::{plugin_config, upstreams};
+
+async fn rejection_log(config: Value) -> String {
+    let emulator = Emulator::start(EmulatorOptions::with_fixtures())
+        .await
+        .unwrap();
+    let options = EnvoyOptions::new(config.to_string(), upstreams(&emulator))
+        .vm_env("SA_BETA_KEY", SERVICE_ACCOUNT_B_JSON);
+    Envoy::start_expecting_rejection(options)
+        .await
+        .expect("Envoy refuses the config")
+}
+
+fn config_error_line(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("invalid plugin configuration"))
+        .unwrap_or_else(|| panic!("no config error in Envoy's log:\n{log}"))
+}
+
+#[tokio::test]
+async fn unknown_key_is_named() {
+    let mut config = plugin_config();
+    config["vertex_regoin"] = json!("us-central1");
+    let log = rejection_log(config).await;
+    assert!(config_error_line(&log).contains("vertex_regoin"));
+}
+
+#[tokio::test]
+async fn bad_location_is_named() {
+    let mut config = plugin_config();
+    config["model_list"][0]["litellm_params"]["vertex_location"] = json!("Europe West");
+    let log = rejection_log(config).await;
+    assert!(config_error_line(&log).contains("model_list[0].litellm_params.vertex_location"));
+}
+
+#[tokio::test]
+async fn service_account_key_without_its_private_key_is_named() {
+    let mut config = plugin_config();
+    config["credentials"]["default"]["key"] =
+        json!({"type": "service_account", "client_email": "x@proj-alpha.iam.gserviceaccount.com"});
+    let log = rejection_log(config).await;
+    let line = config_error_line(&log);
+    assert!(
+        line.contains("credentials.default.key") && line.contains("private_key"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn no_api_keys_without_allow_unauthenticated_is_named() {
+    let mut config = plugin_config();
+    config.as_object_mut().unwrap().remove("api_keys");
+    let log = rejection_log(config).await;
+    let line = config_error_line(&log);
+    assert!(
+        line.contains("api_keys") && line.contains("allow_unauthenticated"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn misplaced_secret_is_not_logged() {
+    let mut config = plugin_config();
+    config["api_keys"] = json!("sk-this-must-not-be-logged");
+    let log = rejection_log(config).await;
+    assert!(config_error_line(&log).contains("api_keys"));
+    assert!(!log.contains("sk-this-must-not-be-logged"));
+}

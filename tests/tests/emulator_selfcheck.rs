@@ -1,0 +1,819 @@
+//! The emulators, exercised directly (no Envoy): they accept what Google accepts and refuse what
+//! Google refuses. The JWTs here are signed with `rsa` directly, independent of the verifier.
+use anyhow::Context;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use vertex_passthrough_tests::emulator::{
+    fixtures_dir, live_echo, AuthorizedUser, Emulator, EmulatorOptions, ServiceAccountKey,
+    TokenBehaviour, TokenOutcome, CLOUD_PLATFORM_SCOPE, JWT_BEARER_GRANT, METADATA_TOKEN_PATH,
+};
+
+const REGIONAL_HOST: &str = "us-central1-aiplatform.googleapis.com";
+const GLOBAL_HOST: &str = "aiplatform.googleapis.com";
+const GENERATE_PATH: &str =
+    "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
+const STREAM_PATH: &str = "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
+const LIVE_PATH: &str = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent";
+const LIVE_MODEL: &str =
+    "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-preview-04-09";
+
+fn key_a() -> ServiceAccountKey {
+    ServiceAccountKey::from_file(&fixtures_dir().join("service_account_a.json")).unwrap()
+}
+
+fn key_b() -> ServiceAccountKey {
+    ServiceAccountKey::from_file(&fixtures_dir().join("service_account_b.json")).unwrap()
+}
+
+fn fixture_user() -> AuthorizedUser {
+    AuthorizedUser::from_file(&fixtures_dir().join("authorized_user.json")).unwrap()
+}
+
+async fn start() -> Emulator {
+    Emulator::start(EmulatorOptions::with_fixtures())
+        .await
+        .unwrap()
+}
+
+async fn start_streaming(chunks: usize, interval_ms: u64) -> Emulator {
+    Emulator::start(EmulatorOptions {
+        sse_chunks: chunks,
+        sse_interval: Duration::from_millis(interval_ms),
+        ..EmulatorOptions::with_fixtures()
+    })
+    .await
+    .unwrap()
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The claims Google documents for a service-account JWT-bearer grant.
+fn good_claims(key: &ServiceAccountKey) -> Value {
+    let iat = now_s();
+    json!({
+        "iss": key.client_email,
+        "scope": CLOUD_PLATFORM_SCOPE,
+        "aud": key.token_uri,
+        "iat": iat,
+        "exp": iat + 3600,
+    })
+}
+
+/// An RS256 JWT over `claims`, with header `kid`, signed by `signer`'s private key.
+fn sign_jwt(signer: &ServiceAccountKey, kid: &str, claims: &Value) -> String {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    let signed_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let private_key = RsaPrivateKey::from_pkcs8_pem(&signer.private_key_pem).unwrap();
+    let signature = private_key
+        .sign(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(signed_input.as_bytes()),
+        )
+        .unwrap();
+    format!("{signed_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+async fn post_form(emulator: &Emulator, form: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/token", emulator.oauth_addr))
+        .header("host", "oauth2.googleapis.com")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn post_assertion(emulator: &Emulator, assertion: &str) -> (u16, Value) {
+    post_form(
+        emulator,
+        &[("grant_type", JWT_BEARER_GRANT), ("assertion", assertion)],
+    )
+    .await
+}
+
+async fn refresh_token_grant(emulator: &Emulator, secret: &str) -> (u16, Value) {
+    let user = fixture_user();
+    post_form(
+        emulator,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", &user.client_id),
+            ("client_secret", secret),
+            ("refresh_token", &user.refresh_token),
+        ],
+    )
+    .await
+}
+
+/// A token for service account A, obtained the way the filter obtains it.
+async fn token_for_a(emulator: &Emulator) -> String {
+    let key = key_a();
+    let (status, body) = post_assertion(
+        emulator,
+        &sign_jwt(&key, &key.private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+fn vertex_client(emulator: &Emulator, http1_only: bool) -> reqwest::Client {
+    let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .resolve(REGIONAL_HOST, emulator.vertex_addr)
+        .resolve(GLOBAL_HOST, emulator.vertex_addr);
+    if http1_only {
+        builder = builder.http1_only();
+    }
+    builder.build().unwrap()
+}
+
+fn vertex_url(emulator: &Emulator, host: &str, path: &str) -> String {
+    format!("https://{host}:{}{path}", emulator.vertex_addr.port())
+}
+
+fn generate_body() -> Value {
+    json!({"contents": [{"role": "user", "parts": [{"text": "Say hello"}]}]})
+}
+
+async fn post_vertex(
+    emulator: &Emulator,
+    host: &str,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut request = vertex_client(emulator, false)
+        .post(vertex_url(emulator, host, path))
+        .json(&generate_body());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the Live endpoint over TLS, by name, trusting only the emulator's CA.
+async fn connect_live(emulator: &Emulator, token: &str) -> anyhow::Result<(LiveSocket, u16)> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(
+        emulator.ca_der().to_vec(),
+    ))?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(emulator.vertex_addr).await?;
+    let server_name = rustls::pki_types::ServerName::try_from(REGIONAL_HOST)?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, tcp)
+        .await?;
+    let mut request = format!("wss://{REGIONAL_HOST}{LIVE_PATH}").into_client_request()?;
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    let (socket, response) = tokio_tungstenite::client_async(request, tls)
+        .await
+        .context("WebSocket handshake")?;
+    Ok((socket, response.status().as_u16()))
+}
+
+async fn next_message(socket: &mut LiveSocket) -> Message {
+    tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a message within 5 s")
+        .expect("the session is still open")
+        .expect("a well-formed message")
+}
+
+fn setup_message(model: &str) -> Message {
+    Message::Text(json!({"setup": {"model": model}}).to_string())
+}
+
+/// Polls `check` until it holds or two seconds pass.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+fn refused_with(body: &Value, error: &str) -> bool {
+    body["error"] == error && body.get("access_token").is_none()
+}
+
+// ---- OAuth: JWT-bearer grant ----
+
+#[tokio::test]
+async fn correctly_signed_jwt_gets_a_token() {
+    let emulator = start().await;
+    let key = key_a();
+    let (status, body) = post_assertion(
+        &emulator,
+        &sign_jwt(&key, &key.private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert!(
+        token.starts_with("ya29.emu-") && token.len() >= 49,
+        "{token}"
+    );
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["token_type"], "Bearer");
+    let issued = emulator.issued_tokens();
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].subject, key.client_email);
+    let requests = emulator.token_requests();
+    assert_eq!(
+        requests[0].subject.as_deref(),
+        Some(key.client_email.as_str())
+    );
+    assert_eq!(requests[0].authority, "oauth2.googleapis.com");
+}
+
+#[tokio::test]
+async fn jwt_signed_by_the_other_key_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    // Claims of A, A's kid, but B's private key.
+    let (status, body) = post_assertion(
+        &emulator,
+        &sign_jwt(&key_b(), &key.private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+    assert!(emulator.issued_tokens().is_empty());
+}
+
+#[tokio::test]
+async fn jwt_with_wrong_audience_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let mut claims = good_claims(&key);
+    claims["aud"] = json!("https://www.googleapis.com/oauth2/v4/tokenx");
+    let (status, body) =
+        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_without_cloud_platform_scope_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let mut claims = good_claims(&key);
+    claims["scope"] = json!("https://www.googleapis.com/auth/devstorage.read_only");
+    let (status, body) =
+        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn expired_jwt_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let iat = now_s() - 7200;
+    let mut claims = good_claims(&key);
+    claims["iat"] = json!(iat);
+    claims["exp"] = json!(iat + 3600);
+    let (status, body) =
+        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_valid_for_more_than_an_hour_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let mut claims = good_claims(&key);
+    claims["exp"] = json!(now_s() + 7200);
+    let (status, body) =
+        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_with_wrong_kid_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let (status, body) = post_assertion(
+        &emulator,
+        &sign_jwt(&key, &key_b().private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_from_unknown_account_is_refused() {
+    let emulator = start().await;
+    let key = key_a();
+    let mut claims = good_claims(&key);
+    claims["iss"] = json!("stranger@proj-alpha.iam.gserviceaccount.com");
+    let (status, body) =
+        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+}
+
+#[tokio::test]
+async fn unknown_grant_type_is_unsupported() {
+    let emulator = start().await;
+    let (status, body) = post_form(&emulator, &[("grant_type", "password")]).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "unsupported_grant_type"), "{body}");
+}
+
+#[tokio::test]
+async fn missing_assertion_is_an_invalid_request() {
+    let emulator = start().await;
+    let (status, body) = post_form(&emulator, &[("grant_type", JWT_BEARER_GRANT)]).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_request"), "{body}");
+}
+
+// ---- OAuth: refresh-token grant ----
+
+#[tokio::test]
+async fn refresh_token_grant_for_fixture_user_gets_a_token() {
+    let emulator = start().await;
+    let (status, body) = refresh_token_grant(&emulator, &fixture_user().client_secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ya29.emu-"));
+    assert_eq!(
+        emulator.issued_tokens()[0].subject,
+        fixture_user().client_id
+    );
+}
+
+#[tokio::test]
+async fn refresh_token_grant_with_wrong_secret_is_refused() {
+    let emulator = start().await;
+    let (status, body) = refresh_token_grant(&emulator, "not-the-secret").await;
+    assert_eq!(status, 401);
+    assert!(refused_with(&body, "invalid_client"), "{body}");
+    assert!(emulator.issued_tokens().is_empty());
+}
+
+// ---- OAuth: behaviours a test can switch on ----
+
+#[tokio::test]
+async fn configured_oauth_error_is_answered_instead_of_a_token() {
+    let emulator = start().await;
+    emulator.set_token_behaviour(TokenBehaviour::OAuthError {
+        status: 429,
+        error: "rate_limit_exceeded".to_owned(),
+    });
+    let key = key_a();
+    let (status, body) = post_assertion(
+        &emulator,
+        &sign_jwt(&key, &key.private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 429);
+    assert!(refused_with(&body, "rate_limit_exceeded"), "{body}");
+    assert!(matches!(
+        emulator.token_requests()[0].outcome,
+        TokenOutcome::Refused { status: 429, .. }
+    ));
+}
+
+#[tokio::test]
+async fn expires_in_can_be_sent_as_a_string() {
+    let emulator = start().await;
+    emulator.set_expires_in_as_string(true);
+    emulator.set_token_lifetime(120);
+    let (status, body) = refresh_token_grant(&emulator, &fixture_user().client_secret).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["expires_in"], "120");
+}
+
+#[tokio::test]
+async fn hanging_token_endpoint_never_answers() {
+    let emulator = start().await;
+    emulator.set_token_behaviour(TokenBehaviour::Hang);
+    let outcome = tokio::time::timeout(
+        Duration::from_millis(500),
+        refresh_token_grant(&emulator, &fixture_user().client_secret),
+    )
+    .await;
+    assert!(outcome.is_err(), "the request was answered");
+    assert_eq!(
+        emulator.token_requests()[0].outcome,
+        TokenOutcome::Unanswered
+    );
+}
+
+// ---- Metadata server ----
+
+#[tokio::test]
+async fn metadata_without_flavor_header_is_forbidden() {
+    let emulator = start().await;
+    let url = format!("http://{}{METADATA_TOKEN_PATH}", emulator.metadata_addr);
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    assert!(emulator.issued_tokens().is_empty());
+}
+
+#[tokio::test]
+async fn metadata_with_flavor_header_gets_a_token() {
+    let emulator = start().await;
+    let url = format!("http://{}{METADATA_TOKEN_PATH}", emulator.metadata_addr);
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["access_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("ya29.emu-"));
+    assert_eq!(emulator.issued_tokens()[0].subject, "metadata");
+}
+
+// ---- Vertex REST ----
+
+#[tokio::test]
+async fn vertex_without_token_is_unauthenticated() {
+    let emulator = start().await;
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+    assert_eq!(emulator.vertex_requests()[0].status, 401);
+}
+
+#[tokio::test]
+async fn vertex_with_unknown_token_is_unauthenticated() {
+    let emulator = start().await;
+    let (status, body) = post_vertex(
+        &emulator,
+        REGIONAL_HOST,
+        GENERATE_PATH,
+        Some("ya29.made-up"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+}
+
+#[tokio::test]
+async fn vertex_generate_content_with_issued_token_succeeds() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let text = body["candidates"][0]["content"]["parts"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(text.contains("gemini-2.0-flash"), "{text}");
+    assert!(body["usageMetadata"]["totalTokenCount"].as_u64().unwrap() > 0);
+    let recorded = &emulator.vertex_requests()[0];
+    assert_eq!(
+        recorded.token_subject.as_deref(),
+        Some(key_a().client_email.as_str())
+    );
+    assert_eq!(recorded.sni.as_deref(), Some(REGIONAL_HOST));
+    assert_eq!(recorded.status, 200);
+}
+
+#[tokio::test]
+async fn revoked_token_is_unauthenticated() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    emulator.revoke_all_tokens();
+    let (status, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn expired_token_is_unauthenticated_and_recorded_as_expired() {
+    let emulator = start().await;
+    emulator.set_token_lifetime(1);
+    let token = token_for_a(&emulator).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 401);
+    assert!(emulator.vertex_requests()[0].token_expired);
+}
+
+#[tokio::test]
+async fn wrong_host_for_the_location_is_rejected() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (status, body) = post_vertex(&emulator, GLOBAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn unknown_path_is_not_found() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (status, body) = post_vertex(
+        &emulator,
+        REGIONAL_HOST,
+        "/v1/projects/proj-alpha/models",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["status"], "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn service_account_cannot_use_another_project() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let path = GENERATE_PATH.replace("proj-alpha", "proj-beta");
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, &path, Some(&token)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["status"], "PERMISSION_DENIED");
+}
+
+#[tokio::test]
+async fn queued_answer_replaces_the_next_vertex_answer_only() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    emulator.respond_next_vertex(
+        429,
+        json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}),
+    );
+    let (first, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    let (second, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!((first, second), (429, 200));
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+}
+
+#[tokio::test]
+async fn count_tokens_answers_totals() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let path = GENERATE_PATH.replace(":generateContent", ":countTokens");
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, &path, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["totalTokens"].as_u64().unwrap() > 0);
+}
+
+// ---- Streaming ----
+
+#[tokio::test]
+async fn sse_stream_sends_its_chunks_spaced_in_time() {
+    let emulator = start_streaming(4, 150).await;
+    let token = token_for_a(&emulator).await;
+    let mut response = vertex_client(&emulator, false)
+        .post(vertex_url(&emulator, REGIONAL_HOST, STREAM_PATH))
+        .bearer_auth(&token)
+        .json(&generate_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let started = Instant::now();
+    let mut text = String::new();
+    let mut arrivals = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        arrivals.push(started.elapsed());
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    let events: Vec<&str> = text.split("\r\n\r\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 4, "{text}");
+    assert!(events.iter().all(|event| event.starts_with("data: {")));
+    assert!(
+        *arrivals.last().unwrap() >= Duration::from_millis(400),
+        "the whole stream arrived at once: {arrivals:?}"
+    );
+    let sent = emulator.stream_events();
+    assert_eq!(sent.len(), 4);
+    assert!(sent[3].last && !sent[2].last);
+    for pair in sent.windows(2) {
+        assert!(pair[1].sent_at - pair[0].sent_at >= Duration::from_millis(140));
+    }
+    assert_eq!(emulator.cancelled_streams(), 0);
+}
+
+async fn leave_after_first_chunk(http1_only: bool) -> Emulator {
+    let emulator = start_streaming(6, 150).await;
+    let token = token_for_a(&emulator).await;
+    let mut response = vertex_client(&emulator, http1_only)
+        .post(vertex_url(&emulator, REGIONAL_HOST, STREAM_PATH))
+        .bearer_auth(&token)
+        .json(&generate_body())
+        .send()
+        .await
+        .unwrap();
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+    emulator
+}
+
+#[tokio::test]
+async fn http2_client_leaving_mid_stream_is_counted_as_cancelled() {
+    let emulator = leave_after_first_chunk(false).await;
+    assert!(eventually(|| emulator.cancelled_streams() == 1).await);
+    assert!(
+        emulator.stream_events().len() <= 2,
+        "noticed only by a failed write"
+    );
+}
+
+#[tokio::test]
+async fn http1_client_leaving_mid_stream_is_counted_as_cancelled() {
+    let emulator = leave_after_first_chunk(true).await;
+    assert!(eventually(|| emulator.cancelled_streams() == 1).await);
+    assert!(
+        emulator.stream_events().len() <= 2,
+        "noticed only by a failed write"
+    );
+}
+
+#[tokio::test]
+async fn stream_raw_predict_sends_anthropic_events() {
+    let emulator = start_streaming(3, 10).await;
+    let token = token_for_a(&emulator).await;
+    let path = "/v1/projects/proj-alpha/locations/us-central1/publishers/anthropic/models/claude-3-5-sonnet-v2@20241022:streamRawPredict";
+    let text = vertex_client(&emulator, false)
+        .post(vertex_url(&emulator, REGIONAL_HOST, path))
+        .bearer_auth(&token)
+        .json(&json!({"anthropic_version": "vertex-2023-10-16", "messages": [], "max_tokens": 8}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.starts_with("event: message_start\n"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("data: {\"type\":\"message_stop\"}"),
+        "{text}"
+    );
+    assert_eq!(emulator.stream_events().len(), 3);
+}
+
+// ---- Live WebSocket ----
+
+#[tokio::test]
+async fn live_session_completes_setup_and_echoes_binary() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, status) = connect_live(&emulator, &token).await.unwrap();
+    assert_eq!(status, 101);
+
+    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
+    let setup_reply: Value =
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(setup_reply, json!({"setupComplete": {}}));
+
+    let audio: Vec<u8> = (0..3200u32).map(|i| (i % 251) as u8).collect();
+    socket.send(Message::Binary(audio.clone())).await.unwrap();
+    let Message::Binary(echo) = next_message(&mut socket).await else {
+        panic!("expected a binary reply");
+    };
+    assert_eq!(echo, live_echo(&audio));
+    let usage: Value =
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(usage["usageMetadata"]["promptTokenCount"], 33);
+
+    socket.close(None).await.unwrap();
+    assert!(eventually(|| emulator.live_sessions()[0].ended).await);
+    let session = &emulator.live_sessions()[0];
+    assert_eq!(session.setup_model.as_deref(), Some(LIVE_MODEL));
+    assert_eq!(session.client_messages.len(), 2);
+    assert_eq!(session.client_messages[1], audio);
+    assert_eq!(session.server_messages_sent, 3);
+    assert_eq!(
+        session.token_subject.as_deref(),
+        Some(key_a().client_email.as_str())
+    );
+}
+
+#[tokio::test]
+async fn live_text_turn_gets_server_content_then_usage() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
+    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
+    next_message(&mut socket).await;
+    let turn = json!({"clientContent": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}});
+    socket.send(Message::Text(turn.to_string())).await.unwrap();
+    let content: Value =
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(content["serverContent"]["turnComplete"], true);
+    let usage: Value =
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(usage["usageMetadata"]["responseTokenCount"], 7);
+}
+
+async fn close_after_setup(model: &str) -> (u16, String) {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
+    socket.send(setup_message(model)).await.unwrap();
+    let Message::Close(Some(frame)) = next_message(&mut socket).await else {
+        panic!("expected a close frame");
+    };
+    (u16::from(frame.code), frame.reason.to_string())
+}
+
+#[tokio::test]
+async fn live_setup_with_a_bare_model_closes_1007() {
+    let (code, reason) = close_after_setup("gemini-2.0-flash-live-preview-04-09").await;
+    assert_eq!(code, 1007);
+    assert!(reason.contains("projects/P/locations/L"), "{reason}");
+}
+
+#[tokio::test]
+async fn live_setup_in_another_location_closes_1008() {
+    let (code, reason) =
+        close_after_setup(&LIVE_MODEL.replace("us-central1", "europe-west4")).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("europe-west4"), "{reason}");
+}
+
+#[tokio::test]
+async fn live_go_away_hook_sends_go_away_and_closes_normally() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
+    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
+    next_message(&mut socket).await;
+    socket
+        .send(Message::Text(json!({"goAway": true}).to_string()))
+        .await
+        .unwrap();
+    let go_away: Value =
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(go_away["goAway"]["timeLeft"], "1s");
+    let Message::Close(Some(frame)) = next_message(&mut socket).await else {
+        panic!("expected a close frame");
+    };
+    assert_eq!(u16::from(frame.code), 1000);
+}
+
+#[tokio::test]
+async fn live_upgrade_without_valid_token_is_refused_with_401() {
+    let emulator = start().await;
+    let error = connect_live(&emulator, "ya29.made-up").await.unwrap_err();
+    let Some(tokio_tungstenite::tungstenite::Error::Http(response)) =
+        error.downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+    else {
+        panic!("expected an HTTP refusal, got {error:#}");
+    };
+    assert_eq!(response.status().as_u16(), 401);
+    assert!(emulator.live_sessions().is_empty());
+}
+
+// ---- Keys ----
+
+#[test]
+fn derived_public_keys_match_the_fixture_public_keys() {
+    for (key, pem_file) in [(key_a(), "sa_a.pub.pem"), (key_b(), "sa_b.pub.pem")] {
+        let pem = std::fs::read_to_string(fixtures_dir().join(pem_file)).unwrap();
+        let expected = RsaPublicKey::from_public_key_pem(&pem).unwrap();
+        assert_eq!(key.public_key().unwrap(), expected, "{pem_file}");
+    }
+}
