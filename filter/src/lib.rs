@@ -7,5 +7,6 @@ pub mod adapter;
 pub mod client_auth;
 pub mod config;
 pub mod error_response;
+pub mod live;
 pub mod routing;
 pub mod token;

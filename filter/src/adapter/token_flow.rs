@@ -263,6 +263,24 @@ impl Worker {
         });
     }
 
+    /// The token state for requests already waiting; takes over the fetch when its holder's
+    /// lease lapsed (a worker that never answered).
+    fn current(&self, credential: usize, now_ms: u64) -> Lookup {
+        let Some(cache) = self.cache(credential) else {
+            return Lookup::Failed("unknown_credential".into());
+        };
+        match cache.peek(now_ms) {
+            Lookup::Fetch => match cache.lookup(now_ms) {
+                Lookup::Fetch => {
+                    self.start_fetch(credential, now_ms);
+                    Lookup::Wait
+                }
+                other => other,
+            },
+            other => other,
+        }
+    }
+
     fn resume_with(&self, waiter: &Waiter, token: &str, generation: u64) {
         if !host::enter_context(waiter.context_id) {
             return;

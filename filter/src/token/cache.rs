@@ -29,6 +29,10 @@ const EXPIRY_SAFETY_MS: u64 = 2_000;
 const LEASE_GRACE_MS: u64 = 1_000;
 const BACKOFF_FIRST_MS: u64 = 1_000;
 const BACKOFF_MAX_MS: u64 = 60_000;
+/// With no usable token, waiting requests are demand: after a failure they may fetch again this
+/// soon, whatever the background backoff says, so the proxy recovers within a second of the
+/// token endpoint, yet sends it at most one fetch a second per credential.
+const DEMAND_RETRY_MS: u64 = 1_000;
 /// CAS retries before giving up for this round; contention is brief (a handful of workers).
 const CAS_ATTEMPTS: usize = 8;
 
@@ -104,10 +108,8 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
             if entry.lease_until_ms > now_ms {
                 return (Lookup::Wait, false);
             }
-            if entry.retry_at_ms > now_ms {
-                if let Some(code) = &entry.last_error {
-                    return (Lookup::Failed(code.clone()), false);
-                }
+            if let Some(code) = recent_failure(entry, now_ms) {
+                return (Lookup::Failed(code), false);
             }
             entry.lease_until_ms = now_ms + timeout + LEASE_GRACE_MS;
             (Lookup::Fetch, true)
@@ -124,10 +126,7 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
                 generation: entry.generation,
             },
             None if entry.lease_until_ms > now_ms => Lookup::Wait,
-            None => match &entry.last_error {
-                Some(code) if entry.retry_at_ms > now_ms => Lookup::Failed(code.clone()),
-                _ => Lookup::Fetch,
-            },
+            None => recent_failure(&entry, now_ms).map_or(Lookup::Fetch, Lookup::Failed),
         }
     }
 
@@ -169,6 +168,7 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
     pub fn record_failure(&self, now_ms: u64, code: &str, jitter_ms: u64) {
         self.update(|entry| {
             entry.failures = entry.failures.saturating_add(1);
+            entry.failed_at_ms = now_ms;
             entry.lease_until_ms = 0;
             entry.retry_at_ms = now_ms + backoff_ms(entry.failures) + jitter_ms;
             entry.last_error = Some(code.replace('|', "_"));
@@ -196,6 +196,12 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
             None => 0,
         }
     }
+}
+
+/// The last failure's code while requests should not retry yet.
+fn recent_failure(entry: &Entry, now_ms: u64) -> Option<String> {
+    let code = entry.last_error.as_ref()?;
+    (entry.failures > 0 && now_ms < entry.failed_at_ms + DEMAND_RETRY_MS).then(|| code.clone())
 }
 
 fn usable(entry: &Entry, now_ms: u64) -> Option<String> {

@@ -10,6 +10,9 @@ pub struct Entry {
     /// A worker holds the fetch lease until then; it lapses if that worker never answers.
     pub lease_until_ms: u64,
     pub failures: u32,
+    /// When the last fetch failed; requests with no usable token retry at most once a second.
+    pub failed_at_ms: u64,
+    /// When the background refresh may try again (exponential backoff).
     pub retry_at_ms: u64,
     /// The code of the last failed fetch, shown in 503s while no token is usable.
     pub last_error: Option<String>,
@@ -18,16 +21,17 @@ pub struct Entry {
 const VERSION: &str = "v1";
 
 impl Entry {
-    /// `v1|generation|expires|lease|failures|retry|error|token`: the token last, as it is the only
+    /// `v1|generation|expires|lease|failures|failed_at|retry|error|token`: the token last, as it is the only
     /// field that could be long; no field contains `|` (codes and tokens are checked printable and
     /// codes carry no `|`).
     pub fn encode(&self) -> Vec<u8> {
         format!(
-            "{VERSION}|{}|{}|{}|{}|{}|{}|{}",
+            "{VERSION}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.generation,
             self.expires_at_ms,
             self.lease_until_ms,
             self.failures,
+            self.failed_at_ms,
             self.retry_at_ms,
             self.last_error.as_deref().unwrap_or(""),
             self.token.as_deref().unwrap_or("")
@@ -38,7 +42,7 @@ impl Entry {
     /// `None` for anything this version did not write; the caller treats that as empty.
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut fields = text.splitn(8, '|');
+        let mut fields = text.splitn(9, '|');
         if fields.next()? != VERSION {
             return None;
         }
@@ -47,6 +51,7 @@ impl Entry {
         let expires_at_ms = number()?;
         let lease_until_ms = number()?;
         let failures = u32::try_from(number()?).ok()?;
+        let failed_at_ms = number()?;
         let retry_at_ms = number()?;
         let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let last_error = non_empty(fields.next()?);
@@ -57,6 +62,7 @@ impl Entry {
             expires_at_ms,
             lease_until_ms,
             failures,
+            failed_at_ms,
             retry_at_ms,
             last_error,
         })
@@ -75,6 +81,7 @@ mod tests {
             expires_at_ms: 1_700_000_000_000,
             lease_until_ms: 5,
             failures: 2,
+            failed_at_ms: 8,
             retry_at_ms: 9,
             last_error: Some("invalid_grant".into()),
         };
@@ -85,8 +92,8 @@ mod tests {
     #[test]
     fn foreign_bytes_decode_to_nothing() {
         assert!(Entry::decode(b"").is_none());
-        assert!(Entry::decode(b"v0|1|2|3|4|5||").is_none());
-        assert!(Entry::decode(b"v1|x|2|3|4|5||").is_none());
+        assert!(Entry::decode(b"v0|1|2|3|4|5|6||").is_none());
+        assert!(Entry::decode(b"v1|x|2|3|4|5|6||").is_none());
         assert!(Entry::decode(&[0xff, 0xfe]).is_none());
     }
 }

@@ -1,0 +1,341 @@
+//! Issue 3 through a real Envoy with four workers: one token fetch per credential per process,
+//! refresh ahead of expiry, surviving token-endpoint outages, every credential type.
+
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use vertex_passthrough_tests::emulator::{
+    EmulatorOptions, TokenBehaviour, TokenEndpoint, TokenOutcome, AUTHORIZED_USER_JSON,
+    SERVICE_ACCOUNT_A_JSON,
+};
+use vertex_passthrough_tests::stack::{
+    client_key_hash, generate_body, google_error, plugin_config, Stack, StackOptions, SA_A_EMAIL,
+    SA_B_EMAIL,
+};
+
+const FLASH: &str = "/vertex_ai/models/flash:generateContent";
+
+async fn four_workers(
+    plugin_config: Value,
+    emulator: EmulatorOptions,
+    vm_env: Vec<(String, String)>,
+) -> Stack {
+    let mut options = StackOptions {
+        plugin_config,
+        concurrency: 4,
+        emulator,
+        ..StackOptions::default()
+    };
+    options.vm_env.extend(vm_env);
+    Stack::start_with(options).await
+}
+
+fn short_lived(lifetime_s: u64) -> EmulatorOptions {
+    EmulatorOptions {
+        token_lifetime_s: lifetime_s,
+        ..EmulatorOptions::with_fixtures()
+    }
+}
+
+fn with_margin(margin_s: u64) -> Value {
+    let mut config = plugin_config();
+    config["token_refresh_margin_s"] = json!(margin_s);
+    config
+}
+
+fn single_credential(credential: Value) -> Value {
+    json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": credential},
+        "model_list": [{"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}}],
+        "api_keys": [client_key_hash()],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cold_start_burst_fetches_one_token_per_credential() {
+    let stack = four_workers(plugin_config(), EmulatorOptions::with_fixtures(), vec![]).await;
+    let requests = (0..500).map(|i| {
+        let path = if i % 2 == 0 {
+            FLASH
+        } else {
+            "/vertex_ai/models/beta-pro:generateContent"
+        };
+        stack.post(path, generate_body())
+    });
+    let statuses: Vec<u16> = join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "statuses: {:?}",
+        statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>()
+    );
+    let subjects: Vec<String> = stack
+        .emulator
+        .token_requests()
+        .into_iter()
+        .filter_map(|t| t.subject)
+        .collect();
+    assert_eq!(
+        subjects.iter().filter(|s| *s == SA_A_EMAIL).count(),
+        1,
+        "{subjects:?}"
+    );
+    assert_eq!(
+        subjects.iter().filter(|s| *s == SA_B_EMAIL).count(),
+        1,
+        "{subjects:?}"
+    );
+    let stats = stack.filter_stats().await;
+    assert_eq!(stats.get("token.fetches"), Some(&2));
+    assert_eq!(stats.get("requests_forwarded"), Some(&500));
+    assert!(
+        stats.get("token.waits").copied().unwrap_or(0) >= 2,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn short_lived_tokens_are_refreshed_before_they_expire() {
+    let stack = four_workers(with_margin(5), short_lived(8), vec![]).await;
+    let until = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    while Instant::now() < until {
+        let batch = (0..4).map(|_| stack.post(FLASH, generate_body()));
+        for response in join_all(batch).await {
+            assert_eq!(
+                response.status(),
+                200,
+                "{}",
+                response.text().await.unwrap_or_default()
+            );
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let vertex = stack.emulator.vertex_requests();
+    assert_eq!(vertex.len(), sent);
+    assert!(
+        vertex.iter().all(|r| !r.token_expired && r.status == 200),
+        "a request reached Vertex with an expired token"
+    );
+    let issued = stack.emulator.issued_tokens();
+    assert!(
+        issued.len() >= 5,
+        "30 s of 8 s tokens needs several: {}",
+        issued.len()
+    );
+    for pair in issued.windows(2) {
+        assert!(
+            pair[1].issued_at < pair[0].expires_at,
+            "a token was fetched only after the previous one expired"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_failures_keep_the_valid_token_serving() {
+    let stack = four_workers(with_margin(5), short_lived(9), vec![]).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    stack
+        .emulator
+        .set_token_behaviour(TokenBehaviour::ServerError);
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let failed = stack
+        .emulator
+        .token_requests()
+        .iter()
+        .filter(|t| matches!(t.outcome, TokenOutcome::Refused { .. }))
+        .count();
+    assert!(
+        failed >= 1,
+        "the refresh was attempted while the endpoint was down"
+    );
+    assert!(
+        stack
+            .filter_stats()
+            .await
+            .get("token.fetch_failures")
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_valid_token_requests_fail_fast_and_recover_without_restart() {
+    let stack = four_workers(plugin_config(), EmulatorOptions::with_fixtures(), vec![]).await;
+    stack
+        .emulator
+        .set_token_behaviour(TokenBehaviour::ServerError);
+    for _ in 0..5 {
+        let started = Instant::now();
+        let (code, status, _) = google_error(stack.post(FLASH, generate_body()).await).await;
+        assert_eq!((code, status.as_str()), (503, "UNAVAILABLE"));
+        assert!(
+            started.elapsed() < Duration::from_millis(1500 + 1000),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    stack.emulator.set_token_behaviour(TokenBehaviour::Issue);
+    // Requests that arrive within a second of a failure get that failure; then they retry.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    assert!(stack
+        .emulator
+        .vertex_requests()
+        .iter()
+        .all(|r| r.status == 200));
+}
+
+#[tokio::test]
+async fn vertex_401_makes_the_next_request_fetch_a_new_token() {
+    let stack = Stack::start().await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    stack.emulator.revoke_all_tokens();
+    let (code, _, _) = google_error(stack.post(FLASH, generate_body()).await).await;
+    assert_eq!(code, 401, "Vertex's refusal passes through");
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    let bearers: Vec<Option<String>> = stack
+        .emulator
+        .vertex_requests()
+        .into_iter()
+        .map(|r| r.bearer)
+        .collect();
+    assert_eq!(bearers[0], bearers[1]);
+    assert_ne!(
+        bearers[1], bearers[2],
+        "the third request carries a newly fetched token"
+    );
+    assert_eq!(stack.emulator.token_requests().len(), 2);
+    assert_eq!(
+        stack.filter_stats().await.get("upstream_unauthorized"),
+        Some(&1)
+    );
+}
+
+#[tokio::test]
+async fn expires_in_as_a_string_is_understood() {
+    let stack = Stack::start().await;
+    stack.emulator.set_expires_in_as_string(true);
+    for _ in 0..3 {
+        assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    }
+    assert_eq!(stack.emulator.token_requests().len(), 1);
+}
+
+#[tokio::test]
+async fn token_response_without_a_token_is_a_clear_503() {
+    let stack = Stack::start().await;
+    stack
+        .emulator
+        .set_token_behaviour(TokenBehaviour::MissingToken);
+    let (code, _, message) = google_error(stack.post(FLASH, generate_body()).await).await;
+    assert_eq!(code, 503);
+    assert!(message.contains("malformed_token_response"), "{message}");
+}
+
+#[tokio::test]
+async fn authorized_user_uses_the_refresh_token_grant() {
+    let key: Value = serde_json::from_str(AUTHORIZED_USER_JSON).unwrap();
+    let stack = Stack::with_config(single_credential(
+        json!({"type": "authorized_user", "key": key}),
+    ))
+    .await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    let token_requests = stack.emulator.token_requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(
+        token_requests[0].grant_type.as_deref(),
+        Some("refresh_token")
+    );
+    assert_eq!(
+        token_requests[0].subject.as_deref(),
+        key["client_id"].as_str()
+    );
+    assert!(matches!(
+        token_requests[0].outcome,
+        TokenOutcome::Issued { .. }
+    ));
+}
+
+#[tokio::test]
+async fn metadata_server_is_asked_with_the_flavor_header() {
+    let stack = Stack::with_config(single_credential(json!({"type": "metadata_server"}))).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    let token_requests = stack.emulator.token_requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(token_requests[0].endpoint, TokenEndpoint::Metadata);
+    assert!(token_requests[0]
+        .headers
+        .iter()
+        .any(|(k, v)| k == "metadata-flavor" && v == "Google"));
+}
+
+fn without_credentials() -> Value {
+    let mut config = single_credential(Value::Null);
+    config.as_object_mut().unwrap().remove("credentials");
+    config
+}
+
+#[tokio::test]
+async fn application_default_reads_the_key_from_the_environment() {
+    let options = StackOptions {
+        plugin_config: without_credentials(),
+        vm_env: vec![(
+            "GOOGLE_APPLICATION_CREDENTIALS_JSON".into(),
+            SERVICE_ACCOUNT_A_JSON.into(),
+        )],
+        ..StackOptions::default()
+    };
+    let stack = Stack::start_with(options).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    let token_requests = stack.emulator.token_requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(token_requests[0].subject.as_deref(), Some(SA_A_EMAIL));
+}
+
+#[tokio::test]
+async fn application_default_falls_back_to_the_metadata_server() {
+    let stack = Stack::with_config(without_credentials()).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    let token_requests = stack.emulator.token_requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(token_requests[0].endpoint, TokenEndpoint::Metadata);
+}
+
+#[tokio::test]
+async fn metrics_count_fetches_hits_waits_and_remaining_lifetime() {
+    let stack = Stack::start().await;
+    for _ in 0..5 {
+        assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    }
+    // The gauge is refreshed by the once-a-second tick.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stats = stack.filter_stats().await;
+    assert_eq!(stats.get("token.fetches"), Some(&1), "{stats:?}");
+    assert_eq!(stats.get("token.waits"), Some(&1));
+    assert_eq!(stats.get("token.cache_hits"), Some(&4));
+    assert_eq!(stats.get("token.fetch_failures"), Some(&0));
+    let remaining = stats
+        .get("credential.default.token_remaining_seconds")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        (3500..=3600).contains(&remaining),
+        "remaining lifetime {remaining}"
+    );
+    let prometheus = stack.envoy.prometheus().await.unwrap();
+    assert!(
+        prometheus.contains("vertex_passthrough_token_fetches"),
+        "{prometheus}"
+    );
+}
