@@ -229,27 +229,22 @@ impl Worker {
     fn serve_waiters(&self, now_ms: u64) {
         let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
         let mut still_waiting = Vec::new();
+        // One shared-data read per credential, however many requests wait for it.
+        let mut lookups: HashMap<usize, Lookup> = HashMap::new();
         for waiter in waiters {
-            let Some(cache) = self.cache(waiter.credential) else {
-                continue;
-            };
-            let lookup = match cache.peek(now_ms) {
-                Lookup::Fetch => cache.lookup(now_ms),
-                other => other,
-            };
+            let lookup = lookups
+                .entry(waiter.credential)
+                .or_insert_with(|| self.current(waiter.credential, now_ms))
+                .clone();
             match lookup {
                 Lookup::Ready { token, generation } => {
                     self.resume_with(&waiter, &token, generation)
                 }
                 Lookup::Failed(code) => self.fail(&waiter, &no_token(&code)),
-                Lookup::Fetch => {
-                    self.start_fetch(waiter.credential, now_ms);
-                    still_waiting.push(waiter);
-                }
                 Lookup::Wait if now_ms >= waiter.deadline_ms => {
                     self.fail(&waiter, &no_token("timeout"))
                 }
-                Lookup::Wait => still_waiting.push(waiter),
+                Lookup::Wait | Lookup::Fetch => still_waiting.push(waiter),
             }
         }
         let mut waiters = self.waiters.borrow_mut();
