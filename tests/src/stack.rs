@@ -171,3 +171,31 @@ pub async fn google_error(response: reqwest::Response) -> (u16, String, String) 
         error["message"].as_str().unwrap_or_default().to_string(),
     )
 }
+
+/// A WebSocket to the proxy, as a Live client opens it.
+pub type LiveSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl Stack {
+    /// Open a Live WebSocket through Envoy with the client key; Err carries the HTTP refusal.
+    pub async fn live_connect(
+        &self,
+        path: &str,
+    ) -> Result<LiveSocket, tokio_tungstenite::tungstenite::Error> {
+        self.live_connect_with_key(path, CLIENT_KEY).await
+    }
+
+    pub async fn live_connect_with_key(
+        &self,
+        path: &str,
+        key: &str,
+    ) -> Result<LiveSocket, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self.envoy.ws_url(path).into_client_request()?;
+        request
+            .headers_mut()
+            .insert("x-api-key", key.parse().expect("a header value"));
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(socket)
+    }
+}

@@ -34,6 +34,21 @@ pub fn response_status() -> Option<u16> {
         .and_then(|s| s.parse().ok())
 }
 
+/// Bytes of the request or response body Envoy holds for this filter call.
+pub fn body(kind: proxy_wasm::types::BufferType, size: usize) -> Vec<u8> {
+    hostcalls::get_buffer(kind, 0, size)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Replace the first `size` bytes of that body with `bytes`.
+pub fn replace_body(kind: proxy_wasm::types::BufferType, size: usize, bytes: &[u8]) {
+    if hostcalls::set_buffer(kind, 0, size, bytes).is_err() {
+        log::warn!("vertex-passthrough: could not replace a body");
+    }
+}
+
 const JSON_HEADERS: [(&str, &str); 1] = [("content-type", "application/json")];
 
 /// Answer the current request with a Google-shaped error instead of forwarding it.

@@ -1,12 +1,13 @@
 //! One HTTP request: check the client, route, rewrite, attach the Google token.
 
 use super::host;
+use super::live_session::{ClientStep, LiveSession};
 use super::token_flow::{TokenStep, Worker};
 use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
 use crate::error_response::{ErrorResponse, Status};
 use crate::routing::{self, Forward};
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, BufferType};
 use std::rc::Rc;
 
 /// Marks requests the filter forwards to Vertex; the Vertex route matches on it
@@ -18,6 +19,7 @@ pub struct Http {
     worker: Rc<Worker>,
     /// The token this request carries upstream: (credential, generation), for 401 handling.
     carries: Option<(usize, u64)>,
+    live: Option<LiveSession>,
 }
 
 impl Http {
@@ -26,6 +28,7 @@ impl Http {
             context_id,
             worker,
             carries: None,
+            live: None,
         }
     }
 
@@ -81,6 +84,10 @@ impl HttpContext for Http {
             Err(error) => return self.reject(&error),
         };
         Self::rewrite(&forward, upgrade);
+        if upgrade {
+            let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
+            self.live = Some(LiveSession::new(forward.route.clone(), seed));
+        }
         match self
             .worker
             .token_for(self.context_id, forward.credential, host::now_ms())
@@ -96,16 +103,60 @@ impl HttpContext for Http {
         }
     }
 
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(live) = &mut self.live else {
+            return Action::Continue;
+        };
+        let bytes = host::body(BufferType::HttpRequestBody, body_size);
+        match live.from_client(
+            &bytes,
+            end_of_stream,
+            &self.worker.config,
+            &self.worker.metrics,
+        ) {
+            ClientStep::Buffer => Action::Pause,
+            ClientStep::Replace(new_bytes) => {
+                host::replace_body(BufferType::HttpRequestBody, body_size, &new_bytes);
+                Action::Continue
+            }
+            ClientStep::Pass => Action::Continue,
+        }
+    }
+
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let status = host::response_status();
         let carries = self
             .carries
             .or_else(|| self.worker.token_handed_to(self.context_id));
-        if let Some((credential, generation)) = carries {
-            if host::response_status() == Some(401) {
-                self.worker.token_refused(credential, generation);
+        if let (Some((credential, generation)), Some(401)) = (carries, status) {
+            self.worker.token_refused(credential, generation);
+        }
+        if let Some(live) = &mut self.live {
+            if status == Some(101) {
+                live.opened(host::now_ms(), &self.worker.metrics);
+            } else {
+                // Not upgraded: the response is plain HTTP, nothing to watch.
+                self.live = None;
             }
         }
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
+        let Some(live) = &mut self.live else {
+            return Action::Continue;
+        };
+        let chunk = host::body(BufferType::HttpResponseBody, body_size);
+        if let Some(replacement) = live.from_server(&chunk, &self.worker.metrics) {
+            host::replace_body(BufferType::HttpResponseBody, body_size, &replacement);
+        }
+        Action::Continue
+    }
+
+    fn on_log(&mut self) {
+        if let Some(live) = &self.live {
+            live.closed(host::now_ms(), &self.worker.metrics);
+        }
     }
 }
 

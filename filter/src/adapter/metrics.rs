@@ -46,6 +46,21 @@ pub struct Metrics {
     pub upstream_unauthorized: Metric,
     /// Per credential, in `Config::credentials` order.
     pub token_remaining_seconds: Vec<Metric>,
+    pub live: LiveMetrics,
+}
+
+/// Gemini Live sessions: counts, traffic each way, and the `usageMetadata` Vertex reported.
+pub struct LiveMetrics {
+    pub sessions_opened: Metric,
+    pub sessions_closed: Metric,
+    pub setups_refused: Metric,
+    pub client_messages: Metric,
+    pub client_bytes: Metric,
+    pub server_messages: Metric,
+    pub server_bytes: Metric,
+    pub prompt_tokens: Metric,
+    pub response_tokens: Metric,
+    pub total_tokens: Metric,
 }
 
 impl Metrics {
@@ -73,6 +88,18 @@ impl Metrics {
                     )
                 })
                 .collect(),
+            live: LiveMetrics {
+                sessions_opened: counter("live.sessions_opened"),
+                sessions_closed: counter("live.sessions_closed"),
+                setups_refused: counter("live.setups_refused"),
+                client_messages: counter("live.client_messages"),
+                client_bytes: counter("live.client_bytes"),
+                server_messages: counter("live.server_messages"),
+                server_bytes: counter("live.server_bytes"),
+                prompt_tokens: counter("live.prompt_tokens"),
+                response_tokens: counter("live.response_tokens"),
+                total_tokens: counter("live.total_tokens"),
+            },
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod host;
 mod http;
+mod live_session;
 mod metrics;
 mod root;
 mod token_flow;
