@@ -108,7 +108,7 @@ impl HttpContext for Http {
             return Action::Continue;
         };
         let bytes = host::body(BufferType::HttpRequestBody, body_size);
-        match live.from_client(
+        match live.on_client_bytes(
             &bytes,
             end_of_stream,
             &self.worker.config,
@@ -147,7 +147,7 @@ impl HttpContext for Http {
             return Action::Continue;
         };
         let chunk = host::body(BufferType::HttpResponseBody, body_size);
-        if let Some(replacement) = live.from_server(&chunk, &self.worker.metrics) {
+        if let Some(replacement) = live.on_server_bytes(&chunk, &self.worker.metrics) {
             host::replace_body(BufferType::HttpResponseBody, body_size, &replacement);
         }
         Action::Continue

@@ -68,7 +68,7 @@ impl LiveSession {
     }
 
     /// Client bytes: everything buffered so far while awaiting the setup, else the new chunk.
-    pub fn from_client(
+    pub fn on_client_bytes(
         &mut self,
         bytes: &[u8],
         end_of_stream: bool,
@@ -153,7 +153,7 @@ impl LiveSession {
     }
 
     /// Server bytes, chunk by chunk. `Some` replaces the chunk.
-    pub fn from_server(&mut self, chunk: &[u8], metrics: &Metrics) -> Option<Vec<u8>> {
+    pub fn on_server_bytes(&mut self, chunk: &[u8], metrics: &Metrics) -> Option<Vec<u8>> {
         if let Phase::Refused {
             client_close,
             delivered,
