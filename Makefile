@@ -16,8 +16,9 @@ build: setup
 	$(CARGO) build -p vertex-passthrough --release --target wasm32-wasip1
 	@ls -l $(WASM)
 
-## test: the filter's unit tests (native), then the integration tests (real Envoy + emulators)
+## test: lint, the filter's unit tests (native), then the integration tests (real Envoy + emulators)
 test: setup
+	$(MAKE) --no-print-directory lint
 	$(CARGO) test -p vertex-passthrough
 	$(MAKE) --no-print-directory build
 	$(CARGO) test -p vertex-passthrough-tests
@@ -28,7 +29,8 @@ lint: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p vertex-passthrough --target wasm32-wasip1 -- -D warnings
 
-## run: Envoy with the filter on :4000, in front of a local Google emulator
+## run: Envoy with the filter on :4000 in front of a local Google emulator; with
+## GOOGLE_APPLICATION_CREDENTIALS and VERTEXAI_PROJECT set, in front of the real Vertex AI
 run:
 	@scripts/run.sh
 
@@ -36,3 +38,25 @@ run:
 clean:
 	$(CARGO) clean
 	rm -rf .run
+
+.PHONY: bench
+## bench: Envoy with the filter against bare Envoy and a trivial Wasm filter (bench/floor-filter),
+## side by side under the same load (~6 min); prints the ratios and writes bench/RESULTS.md
+bench: build
+	@scripts/bench-setup.sh
+	$(CARGO) build -p floor-filter --release --target wasm32-wasip1
+	$(CARGO) build -p vertex-passthrough-bench --release
+	target/release/vp-bench --out bench/RESULTS.md
+
+.PHONY: fuzz setup-fuzz
+FUZZ_SECONDS ?= 60
+# The sanitizer build gets its own target directory: its flags differ from every other build's.
+FUZZ_TARGET_DIR ?= $(CURDIR)/target/fuzz
+## setup-fuzz: cargo-fuzz from crates.io, when missing (fuzzing uses the installed nightly toolchain)
+setup-fuzz:
+	@rustup toolchain list | grep -q '^nightly' || { echo "make fuzz needs the nightly toolchain: rustup toolchain install nightly"; exit 1; }
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+## fuzz: every fuzz target of filter/fuzz for FUZZ_SECONDS (default 60) each; prints executions and crashes
+fuzz: setup-fuzz
+	CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh

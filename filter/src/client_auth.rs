@@ -32,7 +32,8 @@ pub fn parse_configured_key(entry: &str) -> Option<[u8; 32]> {
 }
 
 fn decode_hex_digest(hex: &str) -> Option<[u8; 32]> {
-    if hex.len() != 64 {
+    // `from_str_radix` alone would take "+f" for 0x0f.
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut digest = [0u8; 32];
@@ -127,6 +128,13 @@ mod tests {
         assert!(parse_configured_key(&format!("sha256:{}", "zz".repeat(32))).is_none());
         assert!(parse_configured_key("has space").is_none());
         assert!(parse_configured_key("").is_none());
+    }
+
+    // Found in review for issue 5: a sign inside the hex digits was read as part of a number.
+    #[test]
+    fn hash_entries_with_signs_are_refused() {
+        assert!(parse_configured_key(&format!("sha256:{}", "+f".repeat(32))).is_none());
+        assert!(parse_configured_key(&format!("sha256:{}", "ab".repeat(32))).is_some());
     }
 
     #[test]

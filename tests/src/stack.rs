@@ -117,7 +117,9 @@ impl Stack {
     }
 
     /// Envoy's counters and gauges under `vertex_passthrough.`, without Envoy's `wasmcustom.`.
+    /// The filter hands its counters to Envoy on its once-a-second tick: wait for one first.
     pub async fn filter_stats(&self) -> std::collections::BTreeMap<String, u64> {
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
         self.envoy
             .stats()
             .await

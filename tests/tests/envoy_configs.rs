@@ -49,7 +49,7 @@ fn shipped_env() -> Vec<(&'static str, String)> {
 ///
 /// `envoy --mode validate` loads the Wasm module and runs the plugin's `on_configure`, so each
 /// config is validated as it would run: from a scratch directory laid out like the repository
-/// (the local config's relative wasm and CA paths resolve there), with the production path
+/// (the local config's relative wasm, CA and certificate paths resolve there), with the production path
 /// `/etc/envoy/vertex_passthrough.wasm` pointed at the built filter in a copy of the file, and
 /// with the env var the plugin configs read its service-account key from.
 #[test]
@@ -61,6 +61,8 @@ fn every_shipped_envoy_config_validates() {
     std::fs::create_dir_all(&release).unwrap();
     std::os::unix::fs::symlink(&wasm, release.join("vertex_passthrough.wasm")).unwrap();
     write_ca(&work.path().join(".run/emulator-ca.pem"));
+    // The local config's TLS listener: the certificate `make run` has the emulator write.
+    vertex_passthrough_tests::local_tls::ensure(&work.path().join(".run/tls")).unwrap();
     let env = shipped_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 

@@ -15,10 +15,18 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// A request header, with bytes that are not UTF-8 replaced (the SDK's string getter panics on
+/// them); a replaced character then fails every check the value is put to.
 pub fn request_header(name: &str) -> Option<String> {
-    hostcalls::get_map_value(MapType::HttpRequestHeaders, name)
-        .ok()
-        .flatten()
+    header(MapType::HttpRequestHeaders, name)
+}
+
+fn header(map: MapType, name: &str) -> Option<String> {
+    let bytes = hostcalls::get_map_value_bytes(map, name).ok().flatten()?;
+    Some(match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
+    })
 }
 
 pub fn set_request_header(name: &str, value: Option<&str>) {
@@ -28,10 +36,7 @@ pub fn set_request_header(name: &str, value: Option<&str>) {
 }
 
 pub fn response_status() -> Option<u16> {
-    hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|s| s.parse().ok())
+    header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse().ok())
 }
 
 /// Bytes of the request or response body Envoy holds for this filter call.
@@ -95,10 +100,7 @@ pub fn dispatch(call: &TokenCall, timeout: Duration) -> Result<u32, Status> {
 
 /// The status of the token call's response; `None` when the call failed without one.
 pub fn call_response_status() -> Option<u16> {
-    hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-        .ok()
-        .flatten()
-        .and_then(|s| s.parse().ok())
+    header(MapType::HttpCallResponseHeaders, ":status").and_then(|s| s.parse().ok())
 }
 
 pub fn call_response_body(size: usize) -> Vec<u8> {

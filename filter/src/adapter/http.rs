@@ -3,7 +3,7 @@
 use super::host;
 use super::live_session::{ClientStep, LiveSession};
 use super::token_flow::{TokenStep, Worker};
-use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
+use crate::client_auth::KEY_HEADERS;
 use crate::error_response::{ErrorResponse, Status};
 use crate::routing::{self, Forward};
 use proxy_wasm::traits::{Context, HttpContext};
@@ -38,10 +38,15 @@ impl Http {
         Action::Pause
     }
 
-    fn rewrite(forward: &Forward, upgrade: bool) {
-        for name in CLIENT_CREDENTIAL_HEADERS {
-            host::set_request_header(name, None);
+    /// Removes only the credential headers the request had (`present`, in
+    /// KEY_HEADERS order); `authorization` is overwritten later, `x-goog-api-key` was not read.
+    fn rewrite(forward: &Forward, upgrade: bool, present: &[bool; 4]) {
+        for (name, here) in KEY_HEADERS.iter().zip(present) {
+            if *here && *name != "authorization" {
+                host::set_request_header(name, None);
+            }
         }
+        host::set_request_header("x-goog-api-key", None);
         if upgrade {
             // Uncompressed frames only: the Live setup message must stay readable.
             host::set_request_header("sec-websocket-extensions", None);
@@ -56,21 +61,22 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        host::set_request_header(MARKER_HEADER, None);
+        // The marker is removed only where the request is not forwarded (a forwarded
+        // request gets it set, which replaces a client's).
         let Some(path) = host::request_header(":path") else {
+            host::set_request_header(MARKER_HEADER, None);
             return Action::Continue;
         };
         let config = &self.worker.config;
         let Some((prefix, rest)) = routing::strip_prefix(config, &path) else {
+            host::set_request_header(MARKER_HEADER, None);
             return Action::Continue;
         };
-        let presented: Vec<String> = KEY_HEADERS
-            .iter()
-            .filter_map(|h| host::request_header(h))
-            .collect();
+        let presented: [Option<String>; 4] = KEY_HEADERS.map(host::request_header);
+        let present = [0, 1, 2, 3].map(|i| presented.get(i).is_some_and(Option::is_some));
         if !config
             .client_keys
-            .accepts(presented.iter().map(String::as_str))
+            .accepts(presented.iter().flatten().map(String::as_str))
         {
             return self.reject(&ErrorResponse::new(
                 Status::Unauthenticated,
@@ -83,17 +89,17 @@ impl HttpContext for Http {
             Ok(forward) => forward,
             Err(error) => return self.reject(&error),
         };
-        Self::rewrite(&forward, upgrade);
+        Self::rewrite(&forward, upgrade, &present);
         if upgrade {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
             self.live = Some(LiveSession::new(forward.route.clone(), seed));
         }
         match self
             .worker
-            .token_for(self.context_id, forward.credential, host::now_ms())
+            .token_for(self.context_id, forward.credential, &host::now_ms)
         {
             TokenStep::Use { token, generation } => {
-                host::set_request_header("authorization", Some(&format!("Bearer {token}")));
+                host::set_request_header("authorization", Some(&token));
                 self.carries = generation.map(|g| (forward.credential, g));
                 self.worker.metrics.requests_forwarded.increment();
                 Action::Continue
@@ -124,10 +130,14 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let status = host::response_status();
         let carries = self
             .carries
             .or_else(|| self.worker.token_handed_to(self.context_id));
+        // The status is read only when something depends on it.
+        if carries.is_none() && self.live.is_none() {
+            return Action::Continue;
+        }
+        let status = host::response_status();
         if let (Some((credential, generation)), Some(401)) = (carries, status) {
             self.worker.token_refused(credential, generation);
         }

@@ -2,8 +2,11 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
+use std::cell::Cell;
 
-pub struct Metric(Option<u32>);
+/// A counter accumulates in the worker and reaches Envoy on the root tick (at most a second
+/// later): no host call on the request path.
+pub struct Metric(Option<u32>, Cell<u64>);
 
 impl Metric {
     fn define(kind: MetricType, name: &str) -> Metric {
@@ -11,7 +14,17 @@ impl Metric {
         if id.is_none() {
             log::warn!("vertex-passthrough: could not define metric {name}");
         }
-        Metric(id)
+        Metric(id, Cell::new(0))
+    }
+
+    pub fn flush(&self) {
+        let pending = self.1.replace(0);
+        if pending == 0 {
+            return;
+        }
+        if let Some(id) = self.0 {
+            let _ = hostcalls::increment_metric(id, i64::try_from(pending).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn increment(&self) {
@@ -19,9 +32,7 @@ impl Metric {
     }
 
     pub fn add(&self, by: u64) {
-        if let Some(id) = self.0 {
-            let _ = hostcalls::increment_metric(id, i64::try_from(by).unwrap_or(i64::MAX));
-        }
+        self.1.set(self.1.get().saturating_add(by));
     }
 
     pub fn record(&self, value: u64) {
@@ -111,6 +122,38 @@ impl Metrics {
             426 => &self.rejected_needs_upgrade,
             503 => &self.rejected_no_token,
             _ => &self.rejected_invalid,
+        }
+    }
+}
+
+impl Metrics {
+    /// Push the counters accumulated since the last tick.
+    pub fn flush(&self) {
+        for m in [
+            &self.requests_forwarded,
+            &self.rejected_unauthenticated,
+            &self.rejected_forbidden,
+            &self.rejected_invalid,
+            &self.rejected_not_found,
+            &self.rejected_needs_upgrade,
+            &self.rejected_no_token,
+            &self.token_fetches,
+            &self.token_fetch_failures,
+            &self.token_cache_hits,
+            &self.token_waits,
+            &self.upstream_unauthorized,
+            &self.live.sessions_opened,
+            &self.live.sessions_closed,
+            &self.live.setups_refused,
+            &self.live.client_messages,
+            &self.live.client_bytes,
+            &self.live.server_messages,
+            &self.live.server_bytes,
+            &self.live.prompt_tokens,
+            &self.live.response_tokens,
+            &self.live.total_tokens,
+        ] {
+            m.flush();
         }
     }
 }

@@ -24,7 +24,15 @@ pub struct Worker {
     in_flight: RefCell<HashMap<u32, usize>>,
     /// Which token (credential, generation) a resumed request carries, for 401 handling.
     handed_out: RefCell<HashMap<u32, (usize, u64)>>,
+    /// `Bearer <token>` of static credentials, built once.
+    static_bearer: Vec<Option<String>>,
+    /// This worker's copy of each cached token, `(bearer, generation, until_ms)`;
+    /// dropped on every root tick and on a 401, so it is never more than a tick behind.
+    local: RefCell<Vec<Option<(String, u64, u64)>>>,
 }
+
+/// How long a worker reuses its copy of a cached token without reading shared data.
+const LOCAL_TOKEN_MS: u64 = 1_000;
 
 struct Waiter {
     context_id: u32,
@@ -54,7 +62,18 @@ impl Worker {
             .iter()
             .map(|c| format!("vertex_passthrough.token.{}", c.cache_key))
             .collect();
+        let static_bearer = config
+            .credentials
+            .iter()
+            .map(|c| match &c.source {
+                TokenSource::Static(token) => Some(format!("Bearer {token}")),
+                _ => None,
+            })
+            .collect();
+        let local = RefCell::new(vec![None; config.credentials.len()]);
         let worker = Worker {
+            static_bearer,
+            local,
             config,
             metrics,
             shared_keys,
@@ -83,16 +102,29 @@ impl Worker {
         Some(TokenCache::new(&SharedData, key, self.policy()))
     }
 
-    /// Called by a request that needs credential `credential`'s token.
-    pub fn token_for(&self, context_id: u32, credential: usize, now_ms: u64) -> TokenStep {
-        let Some(source) = self.config.credential(credential).map(|c| &c.source) else {
-            return TokenStep::Fail(no_token("unknown_credential"));
-        };
-        if let TokenSource::Static(token) = source {
+    /// Called by a request that needs credential `credential`'s token. `token` in
+    /// `TokenStep::Use` is the whole `Bearer …` header value; the clock is read only if needed.
+    pub fn token_for(
+        &self,
+        context_id: u32,
+        credential: usize,
+        now: &dyn Fn() -> u64,
+    ) -> TokenStep {
+        if let Some(Some(bearer)) = self.static_bearer.get(credential) {
             return TokenStep::Use {
-                token: token.clone(),
+                token: bearer.clone(),
                 generation: None,
             };
+        }
+        let now_ms = now();
+        if let Some(Some((bearer, generation, until))) = self.local.borrow().get(credential) {
+            if now_ms < *until {
+                self.metrics.token_cache_hits.increment();
+                return TokenStep::Use {
+                    token: bearer.clone(),
+                    generation: Some(*generation),
+                };
+            }
         }
         let Some(cache) = self.cache(credential) else {
             return TokenStep::Fail(no_token("unknown_credential"));
@@ -100,8 +132,12 @@ impl Worker {
         match cache.lookup(now_ms) {
             Lookup::Ready { token, generation } => {
                 self.metrics.token_cache_hits.increment();
+                let bearer = format!("Bearer {token}");
+                if let Some(slot) = self.local.borrow_mut().get_mut(credential) {
+                    *slot = Some((bearer.clone(), generation, now_ms + LOCAL_TOKEN_MS));
+                }
                 TokenStep::Use {
-                    token,
+                    token: bearer,
                     generation: Some(generation),
                 }
             }
@@ -138,6 +174,9 @@ impl Worker {
     /// Vertex answered 401 to a request carrying this token: the next request fetches anew.
     pub fn token_refused(&self, credential: usize, generation: u64) {
         self.metrics.upstream_unauthorized.increment();
+        if let Some(slot) = self.local.borrow_mut().get_mut(credential) {
+            *slot = None;
+        }
         if let Some(cache) = self.cache(credential) {
             cache.mark_stale(generation);
         }
@@ -145,6 +184,10 @@ impl Worker {
 
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
     pub fn on_tick(&self, now_ms: u64) {
+        self.metrics.flush();
+        for slot in self.local.borrow_mut().iter_mut() {
+            *slot = None;
+        }
         let requested: Vec<usize> = self.fetch_requested.borrow_mut().drain(..).collect();
         for credential in requested {
             self.start_fetch(credential, now_ms);
@@ -186,7 +229,7 @@ impl Worker {
             }
             Err(status) => {
                 log::error!(
-                    "vertex-passthrough: cannot call the token endpoint of credential {:?}: Envoy refused the call to cluster {:?} ({status:?}); is the cluster defined?",
+                    "vertex-passthrough: cannot call the token endpoint of credential {:?}: Envoy refused the call to cluster {:?} ({status:?}): check that the cluster is defined and has a reachable host",
                     cred.name,
                     token_call.cluster
                 );

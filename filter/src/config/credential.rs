@@ -1,7 +1,7 @@
 //! Named token sources (`credentials:` in the plugin config), validated into what the token
 //! fetcher needs. Nothing here derives `Debug`: these values hold keys and tokens.
 
-use super::error::ConfigError;
+use super::error::{shown, ConfigError};
 use super::raw::{AuthorizedUserKeyFile, KeyFile, RawCredential, ServiceAccountKeyFile};
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -93,7 +93,8 @@ pub fn build(name: &str, raw: RawCredential, env: Env) -> Result<Credential, Con
         return Err(ConfigError::new(
             "credentials",
             format!(
-                "credential names use letters, digits, '_' and '-' (at most 64): {name:?} does not"
+                "credential names use letters, digits, '_' and '-' (at most 64): {} does not",
+                shown(name)
             ),
         ));
     }
@@ -151,7 +152,7 @@ pub fn application_default(env: Env) -> Result<Credential, ConfigError> {
         Some("authorized_user") => authorized_user("default", &field, &text, None),
         Some(other) => Err(ConfigError::new(
             field,
-            format!("key files of type {other:?} are not supported; use service_account or authorized_user"),
+            format!("key files of type {} are not supported; use service_account or authorized_user", shown(other)),
         )),
         None => Err(ConfigError::new(
             field,
@@ -279,7 +280,7 @@ fn one_of(
         (None, Some(var)) => env(&var).filter(|v| !v.is_empty()).ok_or_else(|| {
             ConfigError::new(
                 format!("{field}.{env_name}"),
-                format!("environment variable {var:?} is not set in the Wasm VM (add it to vm_config.environment_variables)"),
+                format!("environment variable {} is not set in the Wasm VM (add it to vm_config.environment_variables)", shown(&var)),
             )
         }),
         (Some(_), Some(_)) => Err(ConfigError::new(
@@ -324,7 +325,7 @@ fn expect_type(field: &str, found: Option<&str>, expected: &str) -> Result<(), C
         Some(kind) if kind == expected => Ok(()),
         Some(kind) => Err(ConfigError::new(
             format!("{field}.key.type"),
-            format!("the key file is of type {kind:?}; set the credential's `type: {kind}` or give a {expected} key"),
+            format!("the key file is of type {}; set the credential's `type` to it or give a {expected} key", shown(kind)),
         )),
     }
 }

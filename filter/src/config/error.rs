@@ -20,13 +20,79 @@ impl ConfigError {
 
     /// From a serde error located by `serde_path_to_error`.
     pub fn from_serde(path: &serde_path_to_error::Path, err: &serde_json::Error) -> Self {
-        let field = path.to_string();
-        let field = if field == "." {
-            "(top level)".to_string()
-        } else {
-            field
-        };
+        let field = field_of(path);
+        if err.is_syntax() || err.is_eof() {
+            // Not JSON: where it breaks is what helps, and a position repeats no value.
+            return ConfigError::new(
+                field,
+                format!(
+                    "not valid JSON: {} (line {}, column {})",
+                    redact_serde_message(&err.to_string()),
+                    err.line(),
+                    err.column()
+                ),
+            );
+        }
         ConfigError::new(field, redact_serde_message(&err.to_string()))
+    }
+}
+
+/// A value the user wrote, quoted for an error message when it is short and on one line;
+/// otherwise only its length. Whatever is misplaced into a field may be a key or a token, and a
+/// pasted key file is long and spans lines.
+pub fn shown(value: &str) -> String {
+    let length = value.chars().count();
+    if length <= MAX_SHOWN && !value.chars().any(char::is_control) {
+        format!("{value:?}")
+    } else {
+        format!("(a value of {length} characters, not shown)")
+    }
+}
+
+const MAX_SHOWN: usize = 64;
+
+fn is_name_like(key: &str) -> bool {
+    key.len() <= MAX_SHOWN
+        && !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// A map key as part of a field name: as written when it looks like a name, else its length.
+fn shown_key(key: &str) -> String {
+    if is_name_like(key) {
+        key.to_string()
+    } else {
+        format!("(a key of {} characters)", key.chars().count())
+    }
+}
+
+/// The path as a field name, like `serde_path_to_error` writes it (`model_list[2].model_name`),
+/// but `(top level)` for the root, without its `?` for a position it could not name (inside a
+/// malformed key), and with keys that do not look like names replaced by their length.
+fn field_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut field = String::new();
+    for segment in path.iter() {
+        let name = match segment {
+            Segment::Seq { index } => {
+                field.push_str(&format!("[{index}]"));
+                continue;
+            }
+            Segment::Map { key } => shown_key(key),
+            Segment::Enum { variant } => shown_key(variant),
+            Segment::Unknown => break,
+        };
+        if !field.is_empty() {
+            field.push('.');
+        }
+        field.push_str(&name);
+    }
+    if field.is_empty() {
+        "(top level)".to_string()
+    } else {
+        field
     }
 }
 
@@ -48,6 +114,27 @@ fn redact_serde_message(message: &str) -> String {
         Some(at) => message.get(..at).unwrap_or(message),
         None => message,
     };
+    // "unknown field `NAME`, expected one of `a`, `b`": the name is the user's; the list is ours.
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(prefix) {
+            let end = rest
+                .rfind("`, expected")
+                .or_else(|| rest.rfind("`, there are no"));
+            if let Some((name, tail)) = end.and_then(|at| Some((rest.get(..at)?, rest.get(at..)?)))
+            {
+                let name = if is_name_like(name) {
+                    format!("`{name}`")
+                } else {
+                    format!("(a name of {} characters, not shown)", name.chars().count())
+                };
+                return format!(
+                    "{}{name}{}",
+                    prefix.trim_end_matches('`'),
+                    tail.trim_start_matches('`')
+                );
+            }
+        }
+    }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
             let kind = rest
@@ -76,6 +163,76 @@ mod tests {
         );
         assert_eq!(m, "invalid type: string given, expected a sequence");
         assert!(!m.contains("sk-secret"));
+    }
+
+    fn load_error(json: &str) -> ConfigError {
+        match crate::config::Config::load(json.as_bytes(), &|_| None) {
+            Ok(_) => panic!("{json} loaded"),
+            Err(e) => e,
+        }
+    }
+
+    // Found by the config property tests: a syntax error inside an object was reported for the
+    // field `?`, which names nothing.
+    #[test]
+    fn malformed_json_names_a_real_field_and_the_position() {
+        let e = load_error(r#"{"api_keys": ["k"], 2}"#);
+        assert_eq!(e.field, "(top level)");
+        assert!(
+            e.reason.starts_with("not valid JSON: key must be a string")
+                && e.reason.contains("column"),
+            "{e}"
+        );
+        let e = load_error(r#"{"model_list": [{"model_name": "a", 7: 1}]}"#);
+        assert_eq!(e.field, "model_list[0]", "{e}");
+        let e = load_error(r#"{"api_keys": ["sk-secret-value"#);
+        assert_eq!(e.field, "api_keys[0]", "{e}");
+        assert!(!e.reason.contains("sk-secret"), "{e}");
+    }
+
+    // Found by the config property tests: a key file pasted where a name goes (as an unknown
+    // key, or as a credential's `type`) was repeated whole in the error, private key included.
+    #[test]
+    fn a_misplaced_key_file_is_not_repeated() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        let key_file = serde_json::json!({"private_key": pem}).to_string();
+        for config in [
+            serde_json::json!({ key_file.clone(): 1 }),
+            serde_json::json!({"credentials": {"default": {"type": key_file.clone()}}}),
+            serde_json::json!({"credentials": {"default": {"type": "access_token", key_file.clone(): 1}}}),
+            serde_json::json!({"model_list": [{"model_name": "a", "litellm_params": {"model": "m"}, key_file.clone(): 1}]}),
+        ] {
+            let e = load_error(&config.to_string());
+            assert!(!e.to_string().contains("MIIEvQIBADAN"), "{e}");
+            assert!(e.to_string().contains("characters"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_names_that_look_like_names_are_still_shown() {
+        let e = load_error(r#"{"credentials": {"default": {"type": "servce_account"}}}"#);
+        assert_eq!(e.field, "credentials.default.type", "{e}");
+        assert!(
+            e.reason
+                .starts_with("unknown variant `servce_account`, expected one of `service_account`"),
+            "{e}"
+        );
+        let e = load_error(r#"{"vertex_regoin": "x"}"#);
+        assert!(
+            e.reason
+                .starts_with("unknown field `vertex_regoin`, expected one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn short_single_line_values_are_quoted_and_others_only_counted() {
+        assert_eq!(shown("Europe West"), "\"Europe West\"");
+        assert_eq!(
+            shown(&"x".repeat(65)),
+            "(a value of 65 characters, not shown)"
+        );
+        assert_eq!(shown("a\nb"), "(a value of 3 characters, not shown)");
     }
 
     #[test]

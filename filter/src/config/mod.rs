@@ -9,6 +9,7 @@ pub mod raw;
 use crate::client_auth::{parse_configured_key, ClientKeys};
 use crate::routing::segment::is_valid_project_or_location;
 pub use credential::{Credential, TokenSource};
+use error::shown;
 pub use error::ConfigError;
 use models::Alias;
 use raw::RawConfig;
@@ -145,7 +146,7 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         if aliases.contains_key(&alias.name) {
             return Err(ConfigError::new(
                 format!("model_list[{index}].model_name"),
-                format!("{:?} is defined twice; each alias must be unique (load balancing across entries is not supported)", alias.name),
+                format!("{} is defined twice; each alias must be unique (load balancing across entries is not supported)", shown(&alias.name)),
             ));
         }
         aliases.insert(alias.name.clone(), ResolvedAlias { alias, credential });
@@ -202,7 +203,8 @@ fn named_credential(
         ConfigError::new(
             format!("model_list[{index}].litellm_params.vertex_credentials"),
             format!(
-                "{name:?} is not a credential name from `credentials` (known: {}); LiteLLM key-file paths are not read here, put the key under `credentials`",
+                "{} is not a credential name from `credentials` (known: {}); LiteLLM key-file paths are not read here, put the key under `credentials`",
+                shown(name),
                 known.join(", ")
             ),
         )
@@ -226,7 +228,10 @@ fn project_or_location(
     match value {
         Some(v) if !is_valid_project_or_location(&v) => Err(ConfigError::new(
             source,
-            format!("{v:?} is not valid: use lowercase letters, digits and '-' (at most 128)"),
+            format!(
+                "{} is not valid: use lowercase letters, digits and '-' (at most 128)",
+                shown(&v)
+            ),
         )),
         other => Ok(other),
     }
@@ -289,7 +294,10 @@ fn route_prefixes(prefixes: Option<Vec<String>>) -> Result<Vec<String>, ConfigEr
         if !valid {
             return Err(ConfigError::new(
                 format!("route_prefixes[{index}]"),
-                format!("{prefix:?} must look like \"/vertex_ai\": a leading '/', no trailing '/'"),
+                format!(
+                    "{} must look like \"/vertex_ai\": a leading '/', no trailing '/'",
+                    shown(prefix)
+                ),
             ));
         }
     }
@@ -310,7 +318,10 @@ fn methods(methods: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
         {
             return Err(ConfigError::new(
                 format!("methods[{index}]"),
-                format!("{method:?} is not a method name such as generateContent"),
+                format!(
+                    "{} is not a method name such as generateContent",
+                    shown(method)
+                ),
             ));
         }
     }
@@ -335,5 +346,7 @@ fn bounded(
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! `model_list`: aliases clients use, in LiteLLM's shape, resolved to a real model, project,
 //! location and credential.
 
-use super::error::ConfigError;
+use super::error::{shown, ConfigError};
 use super::raw::RawModelEntry;
 use crate::routing::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
 
@@ -29,8 +29,8 @@ pub fn parse_entry(
         return Err(ConfigError::new(
             format!("{field}.model_name"),
             format!(
-                "{:?} cannot be used in a request path: use letters, digits and . _ @ - (at most 128)",
-                entry.model_name
+                "{} cannot be used in a request path: use letters, digits and . _ @ - (at most 128)",
+                shown(&entry.model_name)
             ),
         ));
     }
@@ -39,8 +39,8 @@ pub fn parse_entry(
         ConfigError::new(
             format!("{field}.litellm_params.model"),
             format!(
-                "{:?} is not a Vertex model: write MODEL, vertex_ai/MODEL, PUBLISHER/MODEL or publishers/PUBLISHER/models/MODEL",
-                params.model
+                "{} is not a Vertex model: write MODEL, vertex_ai/MODEL, PUBLISHER/MODEL or publishers/PUBLISHER/models/MODEL",
+                shown(&params.model)
             ),
         )
     })?;
@@ -68,7 +68,10 @@ fn valid_segment(field: &str, name: &str, value: String) -> Result<String, Confi
     } else {
         Err(ConfigError::new(
             format!("{field}.litellm_params.{name}"),
-            format!("{value:?} is not valid: use lowercase letters, digits and '-' (at most 128)"),
+            format!(
+                "{} is not valid: use lowercase letters, digits and '-' (at most 128)",
+                shown(&value)
+            ),
         ))
     }
 }

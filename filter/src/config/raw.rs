@@ -70,6 +70,9 @@ pub struct RawLitellmParams {
     pub vertex_project: Option<String>,
     pub vertex_location: Option<String>,
     pub vertex_credentials: Option<String>,
+    /// LiteLLM's pass-through switch (its examples set it); every entry here is passed through.
+    #[serde(default)]
+    pub use_in_pass_through: Option<bool>,
 }
 
 /// The fields of a Google key file this filter reads; the rest (auth_uri, client_id of a service

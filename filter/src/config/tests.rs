@@ -236,3 +236,11 @@ fn litellm_model_info_is_accepted_and_ignored() {
     c["model_list"] = json!([{"model_name": "x", "litellm_params": {"model": "m"}, "model_info": {"mode": "chat"}}]);
     assert!(load(c).is_ok());
 }
+
+#[test]
+fn litellm_pass_through_switch_is_accepted() {
+    let mut c = base();
+    c["model_list"] =
+        json!([{"model_name": "x", "litellm_params": {"model": "m", "use_in_pass_through": true}}]);
+    assert!(load(c).is_ok());
+}

@@ -20,19 +20,32 @@ pub fn forwarded(query: &str) -> Option<Cow<'_, str>> {
     (!kept.is_empty()).then(|| Cow::Owned(kept.join("&")))
 }
 
-/// The first value of `name`, percent-decoded; `None` when absent or not UTF-8.
+/// The first value of `name`, percent-decoded; `None` when absent. A value that is not UTF-8
+/// once decoded is kept with replacement characters, so the caller refuses it rather than
+/// taking it for absent.
 pub fn param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
     query.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name)
-            .then(|| percent_decode_str(value).decode_utf8().ok())
-            .flatten()
+        (name_of(key) == name).then(|| percent_decode_str(value).decode_utf8_lossy())
     })
 }
 
 fn is_consumed(pair: &str) -> bool {
     let key = pair.split_once('=').map_or(pair, |(k, _)| k);
-    CONSUMED.contains(&key)
+    let name = name_of(key);
+    CONSUMED.contains(&name.as_ref())
+}
+
+/// A parameter's name as a server reads it: percent-decoded (`%6Bey` is `key`), and without
+/// question marks in front (`??key=` leaves `?key` after the first `?`; some servers and logs
+/// see `key`).
+fn name_of(key: &str) -> Cow<'_, str> {
+    let key = key.trim_start_matches('?');
+    if key.contains('%') {
+        Cow::Owned(percent_decode_str(key).decode_utf8_lossy().into_owned())
+    } else {
+        Cow::Borrowed(key)
+    }
 }
 
 #[cfg(test)]
@@ -55,6 +68,32 @@ mod tests {
         );
         assert_eq!(forwarded("key=sk-1").as_deref(), None);
         assert_eq!(forwarded("").as_deref(), None);
+    }
+
+    // Found by the bad-input corpus: `??key=` and percent-encoded names carried the client's
+    // key on to Google.
+    #[test]
+    fn disguised_key_and_model_names_are_removed_too() {
+        assert_eq!(forwarded("?key=sk-1&alt=sse").as_deref(), Some("alt=sse"));
+        assert_eq!(forwarded("%6Bey=sk-1&alt=sse").as_deref(), Some("alt=sse"));
+        assert_eq!(forwarded("%6b%65%79=sk-1").as_deref(), None);
+        assert_eq!(forwarded("alt=sse&??model=x").as_deref(), Some("alt=sse"));
+        assert_eq!(
+            forwarded("keys=1&monkey=2").as_deref(),
+            Some("keys=1&monkey=2")
+        );
+    }
+
+    #[test]
+    fn disguised_model_names_are_read_like_the_plain_one() {
+        assert_eq!(param("%6Dodel=flash", "model").as_deref(), Some("flash"));
+        assert_eq!(param("?model=flash", "model").as_deref(), Some("flash"));
+    }
+
+    #[test]
+    fn a_model_that_is_not_utf8_is_not_taken_for_absent() {
+        let model = param("model=%FF", "model");
+        assert_eq!(model.as_deref(), Some("\u{FFFD}"));
     }
 
     #[test]

@@ -2,16 +2,26 @@
 //!
 //! google-emulator [--oauth-port N] [--metadata-port N] [--vertex-port N] [--ca-out PATH]
 //!                 [--service-account FILE]... [--authorized-user FILE]... [--token-lifetime S]
+//!                 [--local-tls-dir DIR] [--ready-file PATH]
+//! google-emulator --tls-only --local-tls-dir DIR
+//!
+//! `--local-tls-dir` also makes sure DIR holds the local stack's CA and `localhost` certificate
+//! for Envoy's TLS listener (see `vertex_passthrough_tests::local_tls`); `--ready-file` is
+//! removed at start and written (with the ready line) once everything listens, so a supervisor
+//! such as docker-compose's healthcheck can wait for it. `--tls-only` makes sure of the local
+//! certificate and exits without starting anything.
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use vertex_passthrough_tests::emulator::{
     fixtures_dir, AuthorizedUser, Emulator, EmulatorOptions, ServiceAccountKey,
 };
+use vertex_passthrough_tests::local_tls;
 
 const USAGE: &str = "usage: google-emulator [--oauth-port N] [--metadata-port N] \
 [--vertex-port N] [--ca-out PATH] [--service-account FILE]... [--authorized-user FILE]... \
-[--token-lifetime S]";
+[--token-lifetime S] [--local-tls-dir DIR] [--ready-file PATH]
+       google-emulator --tls-only --local-tls-dir DIR";
 
 struct Args {
     oauth_port: u16,
@@ -21,6 +31,9 @@ struct Args {
     service_accounts: Vec<PathBuf>,
     authorized_users: Vec<PathBuf>,
     token_lifetime_s: u64,
+    local_tls_dir: Option<PathBuf>,
+    ready_file: Option<PathBuf>,
+    tls_only: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
@@ -32,11 +45,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         service_accounts: Vec::new(),
         authorized_users: Vec::new(),
         token_lifetime_s: 3600,
+        local_tls_dir: None,
+        ready_file: None,
+        tls_only: false,
     };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
             println!("{USAGE}");
             std::process::exit(0);
+        }
+        if flag == "--tls-only" {
+            parsed.tls_only = true;
+            continue;
         }
         let value = args
             .next()
@@ -54,6 +74,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--ca-out" => parsed.ca_out = Some(PathBuf::from(value)),
             "--service-account" => parsed.service_accounts.push(PathBuf::from(value)),
             "--authorized-user" => parsed.authorized_users.push(PathBuf::from(value)),
+            "--local-tls-dir" => parsed.local_tls_dir = Some(PathBuf::from(value)),
+            "--ready-file" => parsed.ready_file = Some(PathBuf::from(value)),
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
@@ -119,6 +141,30 @@ async fn shutdown_signal() -> anyhow::Result<()> {
 
 async fn run() -> anyhow::Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
+    if let Some(ready) = &args.ready_file {
+        match std::fs::remove_file(ready) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", ready.display()))
+            }
+            _ => {}
+        }
+    }
+    if let Some(dir) = &args.local_tls_dir {
+        let tls = local_tls::ensure(dir)?;
+        eprintln!(
+            "google-emulator: {} the local TLS certificate in {} (CA: {})",
+            if tls.created { "created" } else { "kept" },
+            dir.display(),
+            tls.ca.display()
+        );
+    }
+    if args.tls_only {
+        anyhow::ensure!(
+            args.local_tls_dir.is_some(),
+            "--tls-only needs --local-tls-dir DIR\n{USAGE}"
+        );
+        return Ok(());
+    }
     let emulator = Emulator::start(options(&args)?).await?;
     let ca_path = match &args.ca_out {
         Some(path) => {
@@ -127,18 +173,25 @@ async fn run() -> anyhow::Result<()> {
         }
         None => emulator.ca_pem_path.clone(),
     };
-    let mut stdout = std::io::stdout();
-    writeln!(
-        stdout,
+    let ready_line = format!(
         "google-emulator ready oauth={} metadata={} vertex={} ca={}",
         emulator.oauth_addr,
         emulator.metadata_addr,
         emulator.vertex_addr,
         ca_path.display()
-    )?;
+    );
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{ready_line}")?;
     stdout.flush()?;
+    if let Some(ready) = &args.ready_file {
+        std::fs::write(ready, format!("{ready_line}\n"))
+            .with_context(|| format!("writing {}", ready.display()))?;
+    }
     shutdown_signal().await?;
     eprintln!("google-emulator: shutting down");
+    if let Some(ready) = &args.ready_file {
+        let _ = std::fs::remove_file(ready);
+    }
     drop(emulator);
     Ok(())
 }

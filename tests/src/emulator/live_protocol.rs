@@ -144,9 +144,18 @@ fn on_text(model: &str, text: &str) -> Vec<Reply> {
     if message.contains_key("setup") {
         return close(CLOSE_INVALID_PAYLOAD, "setup may only be sent once.");
     }
-    let is_turn = ["clientContent", "realtimeInput", "toolResponse"]
-        .iter()
-        .any(|kind| message.contains_key(*kind));
+    // Vertex parses messages as proto3 JSON, which takes a field by its lowerCamel or its proto
+    // name; the google-genai SDK sends the latter (`client_content`, `realtime_input`, ...).
+    let is_turn = [
+        "clientContent",
+        "realtimeInput",
+        "toolResponse",
+        "client_content",
+        "realtime_input",
+        "tool_response",
+    ]
+    .iter()
+    .any(|kind| message.contains_key(*kind));
     if !is_turn {
         return close(
             CLOSE_INVALID_PAYLOAD,

@@ -167,3 +167,35 @@ fn without_a_default_project_short_forms_need_one() {
     assert_eq!(e.status, Status::InvalidArgument);
     assert!(e.message.starts_with("Vertex AI project ID is required"));
 }
+
+// Found by the bad-input corpus: a WebSocket upgrade on a REST path went to Vertex (which
+// answered 404 for a GET on generateContent).
+#[test]
+fn a_websocket_upgrade_on_a_rest_path_is_refused() {
+    let e = forward_live("/vertex_ai/models/flash:generateContent").unwrap_err();
+    assert_eq!(e.status, Status::InvalidArgument);
+    assert!(e.message.contains("/vertex_ai/live"), "{}", e.message);
+}
+
+// Found by the bad-input corpus: `??key=` kept the client's key in the forwarded query.
+#[test]
+fn disguised_key_parameters_are_not_forwarded() {
+    for query in [
+        "??key=sk-1&alt=sse",
+        "%6Bey=sk-1&alt=sse",
+        "alt=sse&%6b%65%79=sk-1",
+    ] {
+        let f = forward(&format!("/vertex_ai/models/flash:generateContent?{query}"));
+        assert!(
+            f.path.ends_with(":generateContent?alt=sse"),
+            "{query}: {}",
+            f.path
+        );
+    }
+}
+
+#[test]
+fn a_live_model_parameter_that_is_not_utf8_is_refused_not_defaulted() {
+    let e = forward_live("/vertex_ai/live?model=%FF%FE").unwrap_err();
+    assert_eq!(e.status, Status::InvalidArgument);
+}

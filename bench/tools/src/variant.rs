@@ -1,0 +1,110 @@
+//! The Envoys compared: the same listener, routes, upstreams and worker count; they differ only
+//! in the Wasm filter in front of the router.
+
+/// The token the bare Envoy's route adds and the floor filter and our filter (its
+/// `access_token` credential) set; the upstream only checks that some bearer token arrived.
+pub const STATIC_TOKEN: &str = "ya29.bench-static-token";
+/// The client key every request carries; our filter's config holds its sha256.
+pub const CLIENT_KEY: &str = "sk-bench-client-key";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// No filter: a route that adds a static `authorization` header.
+    Bare,
+    /// The trivial Wasm filter under bench/floor-filter: the toll of Wasm itself.
+    Floor,
+    /// vertex-passthrough with an `access_token` credential.
+    Ours,
+    /// vertex-passthrough with a `service_account` credential (token from the emulator's OAuth
+    /// endpoint, then served from the shared-data cache): the production hot path.
+    OursSa,
+    /// Optional (`BENCH_CANDIDATE_WASM=FILE`): another build of our filter, e.g. a proposed
+    /// change, measured side by side with the others; `access_token` like `Ours`.
+    Candidate,
+    /// The candidate with the `service_account` credential, like `OursSa`.
+    CandidateSa,
+}
+
+static WITH_CANDIDATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+impl Variant {
+    const BASE: [Variant; 4] = [
+        Variant::Bare,
+        Variant::Floor,
+        Variant::Ours,
+        Variant::OursSa,
+    ];
+    const WITH_CANDIDATE: [Variant; 6] = [
+        Variant::Bare,
+        Variant::Floor,
+        Variant::Ours,
+        Variant::OursSa,
+        Variant::Candidate,
+        Variant::CandidateSa,
+    ];
+
+    /// Called once at startup: whether a candidate build is measured too.
+    pub fn include_candidate(yes: bool) {
+        let _ = WITH_CANDIDATE.set(yes);
+    }
+
+    /// The ones every load phase drives, in their base order.
+    pub fn all() -> &'static [Variant] {
+        if WITH_CANDIDATE.get().copied().unwrap_or(false) {
+            &Self::WITH_CANDIDATE
+        } else {
+            &Self::BASE
+        }
+    }
+
+    /// A short name: file names, progress lines.
+    pub fn key(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::Floor => "floor",
+            Variant::Ours => "ours",
+            Variant::OursSa => "ours-sa",
+            Variant::Candidate => "cand",
+            Variant::CandidateSa => "cand-sa",
+        }
+    }
+
+    /// The name in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare Envoy (route adds `authorization`)",
+            Variant::Floor => "floor Wasm filter",
+            Variant::Ours => "vertex-passthrough (`access_token`)",
+            Variant::OursSa => "vertex-passthrough (`service_account`, cached)",
+            Variant::Candidate => "candidate build (`access_token`)",
+            Variant::CandidateSa => "candidate build (`service_account`, cached)",
+        }
+    }
+
+    /// Whether requests pass through a Wasm filter that marks them (the routes then match on
+    /// the marker header, as in production).
+    pub fn marks(self) -> bool {
+        self != Variant::Bare
+    }
+
+    /// The load phases rotate the order every round so no variant always runs first or last.
+    pub fn rotated(round: usize) -> Vec<Variant> {
+        let mut order = Variant::all().to_vec();
+        let by = round % order.len();
+        order.rotate_left(by);
+        order
+    }
+}
+
+/// The REST call every variant gets: the google-genai SDK's path form, under our prefix (the
+/// bare Envoy forwards it as is, the floor filter strips the prefix, ours rewrites it).
+pub const REST_PATH: &str =
+    "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
+pub const SSE_PATH: &str =
+    "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
+pub const LIVE_PATH: &str =
+    "/vertex_ai/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent";
+/// A small generateContent body.
+pub const REST_BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}"#;
+/// The Live setup every session sends first (the google-genai SDK's full model form).
+pub const LIVE_SETUP: &str = r#"{"setup":{"model":"projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-preview-04-09"}}"#;

@@ -1,0 +1,29 @@
+# A Gemini Live API session through vertex-passthrough over a plain WebSocket, without the SDK
+# (pip install websockets). Against `make run`, as it is:
+#   python3 examples/live_websocket.py
+import asyncio
+import json
+import os
+
+import websockets
+
+URL = os.environ.get("PROXY_WS_URL", "ws://127.0.0.1:4000/vertex_ai/live?model=gemini-live")
+KEY = os.environ.get("PROXY_KEY", "sk-local-demo")
+
+
+async def main() -> None:
+    async with websockets.connect(URL, additional_headers={"x-api-key": KEY}) as ws:
+        # The first message names the model: the alias is enough, the proxy completes it.
+        setup = {"model": "gemini-live", "generationConfig": {"responseModalities": ["TEXT"]}}
+        await ws.send(json.dumps({"setup": setup}))
+        print(json.loads(await ws.recv()))  # {'setupComplete': {}}
+        turn = {"turns": [{"role": "user", "parts": [{"text": "Hello"}]}], "turnComplete": True}
+        await ws.send(json.dumps({"clientContent": turn}))
+        async for raw in ws:  # Vertex sends JSON, in text or binary frames
+            message = json.loads(raw)
+            print(message)
+            if message.get("serverContent", {}).get("turnComplete"):
+                break
+
+
+asyncio.run(main())

@@ -1,0 +1,119 @@
+//! `routing::strip_prefix` and `routing::route` on arbitrary paths, with and without a
+//! WebSocket upgrade: whatever is forwarded is a clean Vertex path on a Vertex host for a
+//! served project, with no client credential in the query; whatever is refused gets a
+//! Google-shaped error. Never panics.
+#![no_main]
+
+use fuzz_support::config;
+use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+use vertex_passthrough::config::Config;
+use vertex_passthrough::routing::{self, Forward};
+
+fn fixture() -> &'static Config {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    CONFIG.get_or_init(config)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&flags, path)) = data.split_first() else {
+        return;
+    };
+    let upgrade = flags & 1 == 1;
+    let path = String::from_utf8_lossy(path);
+    let config = fixture();
+    if let Some((prefix, rest)) = routing::strip_prefix(config, &path) {
+        assert!(config.route_prefixes.iter().any(|p| p == prefix));
+        check(config, routing::route(config, prefix, rest, upgrade));
+    }
+    // The rest as if it followed the prefix, to reach the router with every input.
+    check(config, routing::route(config, "/vertex_ai", &path, upgrade));
+});
+
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn check(
+    config: &Config,
+    result: Result<Forward, vertex_passthrough::error_response::ErrorResponse>,
+) {
+    let forward = match result {
+        Ok(forward) => forward,
+        Err(error) => {
+            assert!(
+                matches!(error.http_code(), 400 | 403 | 404 | 426),
+                "{error:?}"
+            );
+            let body: serde_json::Value =
+                serde_json::from_str(&error.body()).expect("the error body is JSON");
+            assert_eq!(
+                body["error"]["code"].as_u64(),
+                Some(u64::from(error.http_code()))
+            );
+            return;
+        }
+    };
+    let (path, query) = forward
+        .path
+        .split_once('?')
+        .unwrap_or((forward.path.as_str(), ""));
+    assert!(
+        path.starts_with("/v1/projects/")
+            || path.starts_with("/v1beta1/projects/")
+            || path.starts_with("/ws/google.cloud.aiplatform."),
+        "forwarded to {path}"
+    );
+    assert!(
+        path.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._@:-".contains(&b)),
+        "unexpected characters forwarded: {path:?}"
+    );
+    assert!(
+        !path.contains("//") && path.split('/').all(|s| s != ".." && s != "."),
+        "a path that could turn into another one upstream: {path:?}"
+    );
+    for pair in query.split('&') {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        // As a server reads the name: percent-decoded, stray question marks ignored.
+        let name = percent_decoded(key.trim_start_matches('?'));
+        assert!(
+            name != b"key" && name != b"model",
+            "{key} forwarded in {query:?}"
+        );
+    }
+    assert!(
+        forward.authority.ends_with(".googleapis.com")
+            && forward
+                .authority
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'),
+        "authority {:?}",
+        forward.authority
+    );
+    assert!(forward.credential < config.credentials.len());
+    assert!(
+        config.projects.contains_key(&forward.route.project),
+        "project {} is not served",
+        forward.route.project
+    );
+}
