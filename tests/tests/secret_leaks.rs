@@ -252,10 +252,17 @@ async fn error_suite(stack: &Stack, seen: &mut Seen) {
     assert_eq!(post(stack, seen, "Vertex 429", FLASH, &key).await, 429);
     stack.emulator.revoke_all_tokens();
     assert_eq!(post(stack, seen, "Vertex 401", FLASH, &key).await, 401);
+    stale_copies_expire().await;
     assert_eq!(
         post(stack, seen, "after a Vertex 401", FLASH, &key).await,
         200
     );
+}
+
+/// A worker may reuse its own copy of a token for up to a tick (1 s) after another worker saw
+/// it refused; after that every worker reads the shared, stale entry.
+async fn stale_copies_expire() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 }
 
 /// Every way a token fetch fails, each while a request waits for it.
@@ -271,13 +278,16 @@ async fn token_failure_suite(stack: &Stack, seen: &mut Seen) {
         TokenBehaviour::MissingToken,
         TokenBehaviour::Hang,
     ] {
-        // A valid token, then a 401 from Vertex for it: the cached token is stale and the next
-        // request must fetch one.
+        // A valid token, then the token endpoint fails and Vertex refuses that token: the
+        // cached token is stale, and neither the background refresh nor the next request can
+        // get another.
         stack.emulator.set_token_behaviour(TokenBehaviour::Issue);
+        stale_copies_expire().await;
         assert_eq!(post(stack, seen, "a fresh token", FLASH, &key).await, 200);
+        stack.emulator.set_token_behaviour(behaviour.clone());
         stack.emulator.revoke_all_tokens();
         assert_eq!(post(stack, seen, "a revoked token", FLASH, &key).await, 401);
-        stack.emulator.set_token_behaviour(behaviour.clone());
+        stale_copies_expire().await;
         let status = post(stack, seen, &format!("token {behaviour:?}"), FLASH, &key).await;
         assert_eq!(status, 503, "{behaviour:?}");
         // Requests within a second of a failure get that failure; then they fetch again.

@@ -89,6 +89,11 @@ impl HttpContext for Http {
             Ok(forward) => forward,
             Err(error) => return self.reject(&error),
         };
+        // After routing, so a Live path without an upgrade still gets its 426 advice.
+        let method = host::request_header(":method").unwrap_or_default();
+        if let Err(error) = routing::check_http_method(&method, upgrade) {
+            return self.reject(&error);
+        }
         Self::rewrite(&forward, upgrade, &present);
         if upgrade {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);

@@ -26,13 +26,7 @@ pub struct Worker {
     handed_out: RefCell<HashMap<u32, (usize, u64)>>,
     /// `Bearer <token>` of static credentials, built once.
     static_bearer: Vec<Option<String>>,
-    /// This worker's copy of each cached token, `(bearer, generation, until_ms)`;
-    /// dropped on every root tick and on a 401, so it is never more than a tick behind.
-    local: RefCell<Vec<Option<(String, u64, u64)>>>,
 }
-
-/// How long a worker reuses its copy of a cached token without reading shared data.
-const LOCAL_TOKEN_MS: u64 = 1_000;
 
 struct Waiter {
     context_id: u32,
@@ -70,10 +64,8 @@ impl Worker {
                 _ => None,
             })
             .collect();
-        let local = RefCell::new(vec![None; config.credentials.len()]);
         let worker = Worker {
             static_bearer,
-            local,
             config,
             metrics,
             shared_keys,
@@ -117,27 +109,14 @@ impl Worker {
             };
         }
         let now_ms = now();
-        if let Some(Some((bearer, generation, until))) = self.local.borrow().get(credential) {
-            if now_ms < *until {
-                self.metrics.token_cache_hits.increment();
-                return TokenStep::Use {
-                    token: bearer.clone(),
-                    generation: Some(*generation),
-                };
-            }
-        }
         let Some(cache) = self.cache(credential) else {
             return TokenStep::Fail(no_token("unknown_credential"));
         };
         match cache.lookup(now_ms) {
             Lookup::Ready { token, generation } => {
                 self.metrics.token_cache_hits.increment();
-                let bearer = format!("Bearer {token}");
-                if let Some(slot) = self.local.borrow_mut().get_mut(credential) {
-                    *slot = Some((bearer.clone(), generation, now_ms + LOCAL_TOKEN_MS));
-                }
                 TokenStep::Use {
-                    token: bearer,
+                    token: format!("Bearer {token}"),
                     generation: Some(generation),
                 }
             }
@@ -174,9 +153,6 @@ impl Worker {
     /// Vertex answered 401 to a request carrying this token: the next request fetches anew.
     pub fn token_refused(&self, credential: usize, generation: u64) {
         self.metrics.upstream_unauthorized.increment();
-        if let Some(slot) = self.local.borrow_mut().get_mut(credential) {
-            *slot = None;
-        }
         if let Some(cache) = self.cache(credential) {
             cache.mark_stale(generation);
         }
@@ -185,9 +161,6 @@ impl Worker {
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
     pub fn on_tick(&self, now_ms: u64) {
         self.metrics.flush();
-        for slot in self.local.borrow_mut().iter_mut() {
-            *slot = None;
-        }
         let requested: Vec<usize> = self.fetch_requested.borrow_mut().drain(..).collect();
         for credential in requested {
             self.start_fetch(credential, now_ms);

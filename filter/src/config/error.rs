@@ -208,6 +208,23 @@ mod tests {
         }
     }
 
+    // The first crash `make fuzz` found (target `config`): a key file whose own `type` held
+    // key material was quoted whole in "the key file is of type …".
+    #[test]
+    fn a_key_files_type_is_not_quoted_when_it_is_not_a_name() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        let config = serde_json::json!({"credentials": {"default": {"type": "service_account",
+            "key": {"type": format!("service{pem}"), "client_email": "a@b", "private_key": pem}}}});
+        let e = load_error(&config.to_string());
+        assert_eq!(e.field, "credentials.default.key.type", "{e}");
+        assert!(!e.to_string().contains("MIIEvQIBADAN"), "{e}");
+        let config = serde_json::json!({"credentials": {"default": {"type": "service_account",
+            "key": {"type": "authorized_user"}}}});
+        assert!(load_error(&config.to_string())
+            .reason
+            .contains("\"authorized_user\""));
+    }
+
     #[test]
     fn unknown_names_that_look_like_names_are_still_shown() {
         let e = load_error(r#"{"credentials": {"default": {"type": "servce_account"}}}"#);

@@ -50,6 +50,8 @@ pub fn route(
 /// The HTTP method a request under the prefix may use: Vertex AI's model methods are POSTs,
 /// and a Live session starts with a GET upgrade (Envoy presents an HTTP/2 WebSocket `CONNECT`
 /// to filters the same way). Anything else would only reach Vertex to be refused there.
+/// Check it once `route` has accepted the request, so a Live path without an upgrade still
+/// gets `route`'s 426 that says how to connect.
 pub fn check_http_method(method: &str, upgrade: bool) -> Result<(), ErrorResponse> {
     let expected = if upgrade { "GET" } else { "POST" };
     if method == expected || (upgrade && method == "CONNECT") {
