@@ -76,15 +76,7 @@ impl LiveSession {
         metrics: &Metrics,
     ) -> ClientStep {
         match &mut self.phase {
-            Phase::Streaming => {
-                self.client.observe(bytes);
-                add(
-                    &metrics.live,
-                    self.client.take_increments(),
-                    Direction::ClientToServer,
-                );
-                ClientStep::Pass
-            }
+            Phase::Streaming => self.stream_on(bytes, metrics),
             Phase::Refused { .. } => ClientStep::Replace(Vec::new()),
             Phase::AwaitingSetup(reader) => match reader.read(bytes) {
                 FirstMessage::NeedMore if end_of_stream => self.stream_on(bytes, metrics),
