@@ -73,7 +73,7 @@ impl HttpContext for Http {
             return Action::Continue;
         };
         let presented: [Option<String>; 4] = KEY_HEADERS.map(host::request_header);
-        let present = [0, 1, 2, 3].map(|i| presented.get(i).is_some_and(Option::is_some));
+        let present = presented.each_ref().map(Option::is_some);
         if !config
             .client_keys
             .accepts(presented.iter().flatten().map(String::as_str))
