@@ -83,6 +83,8 @@ pub async fn run(
     result.p50_ms = stats::percentile(&latencies, 50.0);
     result.p99_ms = stats::percentile(&latencies, 99.0);
     result.token_requests = emulator.token_requests().len();
+    // The filter hands its counters to Envoy on its once-a-second tick.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     result.token_fetches = envoy
         .stat("wasmcustom.vertex_passthrough.token.fetches")
         .await
