@@ -15,6 +15,15 @@ use std::fmt::Write;
 
 pub const WASM_LIMIT_BYTES: u64 = 600 * 1024;
 
+/// The requests/s ratios both the report and the console summary print, in their order.
+pub const RPS_RATIOS: [(&str, Variant, Variant); 5] = [
+    ("ours/bare", Variant::Ours, Variant::Bare),
+    ("ours/floor", Variant::Ours, Variant::Floor),
+    ("floor/bare", Variant::Floor, Variant::Bare),
+    ("ours-sa/bare", Variant::OursSa, Variant::Bare),
+    ("ours-sa/floor", Variant::OursSa, Variant::Floor),
+];
+
 pub struct Results<'a> {
     pub date: String,
     pub machine: Summary,
@@ -155,20 +164,17 @@ impl Results<'_> {
         let r = |a: Variant, b: Variant| h.rps[&a] / h.rps[&b];
         let c = |a: Variant, b: Variant| h.cpu_us[&a] - h.cpu_us[&b];
         let _ = writeln!(o, "\nRatios of median requests/s:\n");
-        let _ = writeln!(
-            o,
-            "| ours / bare | ours / floor | floor / bare | ours-sa / bare | ours-sa / floor |"
-        );
-        let _ = writeln!(o, "|---:|---:|---:|---:|---:|");
-        let _ = writeln!(
-            o,
-            "| {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
-            r(Variant::Ours, Variant::Bare),
-            r(Variant::Ours, Variant::Floor),
-            r(Variant::Floor, Variant::Bare),
-            r(Variant::OursSa, Variant::Bare),
-            r(Variant::OursSa, Variant::Floor)
-        );
+        let labels: Vec<String> = RPS_RATIOS
+            .iter()
+            .map(|(l, _, _)| l.replace('/', " / "))
+            .collect();
+        let _ = writeln!(o, "| {} |", labels.join(" | "));
+        let _ = writeln!(o, "|{}", "---:|".repeat(RPS_RATIOS.len()));
+        let values: Vec<String> = RPS_RATIOS
+            .iter()
+            .map(|(_, a, b)| format!("{:.3}", r(*a, *b)))
+            .collect();
+        let _ = writeln!(o, "| {} |\n", values.join(" | "));
         if self.wasm_candidate.is_some() {
             let _ = writeln!(
                 o,

@@ -1,6 +1,6 @@
 //! The lines `make bench` prints at the end, and the targets, met or not.
 
-use crate::report::{by_variant, Results, WASM_LIMIT_BYTES};
+use crate::report::{by_variant, Results, RPS_RATIOS, WASM_LIMIT_BYTES};
 use crate::variant::Variant;
 use std::fmt::Write;
 
@@ -36,15 +36,11 @@ impl Results<'_> {
             );
         }
         let r = |a: Variant, b: Variant| h.rps[&a] / h.rps[&b];
-        let _ = writeln!(
-            out,
-            "  ratios: ours/bare {:.3}  ours/floor {:.3}  floor/bare {:.3}  ours-sa/bare {:.3}  ours-sa/floor {:.3}",
-            r(Variant::Ours, Variant::Bare),
-            r(Variant::Ours, Variant::Floor),
-            r(Variant::Floor, Variant::Bare),
-            r(Variant::OursSa, Variant::Bare),
-            r(Variant::OursSa, Variant::Floor)
-        );
+        let ratios: Vec<String> = RPS_RATIOS
+            .iter()
+            .map(|(label, a, b)| format!("{label} {:.3}", r(*a, *b)))
+            .collect();
+        let _ = writeln!(out, "  ratios: {}", ratios.join("  "));
         if self.wasm_candidate.is_some() {
             let _ = writeln!(
                 out,
