@@ -15,18 +15,57 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// A request header, with bytes that are not UTF-8 replaced (the SDK's string getter panics on
+/// A header value, with bytes that are not UTF-8 replaced (the SDK's string getter panics on
 /// them); a replaced character then fails every check the value is put to.
-pub fn request_header(name: &str) -> Option<String> {
-    header(MapType::HttpRequestHeaders, name)
-}
-
 fn header(map: MapType, name: &str) -> Option<String> {
     let bytes = hostcalls::get_map_value_bytes(map, name).ok().flatten()?;
     Some(match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(invalid) => String::from_utf8_lossy(invalid.as_bytes()).into_owned(),
     })
+}
+
+// The SDK's own wrappers of these two calls panic on an unexpected status and copy every
+// header; the filter reads the map in place (`request_headers`).
+#[link(wasm_import_module = "env")]
+extern "C" {
+    fn proxy_get_header_map_pairs(
+        map_type: MapType,
+        return_map_data: *mut *mut u8,
+        return_map_size: *mut usize,
+    ) -> u32;
+    fn proxy_set_header_map_pairs(map_type: MapType, map_data: *const u8, map_size: usize) -> u32;
+}
+
+/// The ABI's status code for success; other codes are read as plain numbers (a value outside
+/// the SDK's `Status` enum must not become one).
+const ABI_OK: u32 = Status::Ok as u32;
+
+/// The request's whole header map in the ABI's wire format; empty when there is none.
+pub fn request_header_map() -> Vec<u8> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host writes a pointer it got from `proxy_on_memory_allocate` (the SDK's
+    // allocator: a boxed `[u8]` of exactly `size` bytes) and its size; ownership passes here.
+    unsafe {
+        if proxy_get_header_map_pairs(MapType::HttpRequestHeaders, &mut data, &mut size) != ABI_OK
+            || data.is_null()
+        {
+            return Vec::new();
+        }
+        Vec::from_raw_parts(data, size, size)
+    }
+}
+
+/// Replace every request header with the map `bytes` (wire format) in one host call.
+pub fn replace_request_header_map(bytes: &[u8]) {
+    // SAFETY: the host only reads `bytes.len()` bytes at `bytes.as_ptr()` during the call.
+    let status = unsafe {
+        proxy_set_header_map_pairs(MapType::HttpRequestHeaders, bytes.as_ptr(), bytes.len())
+    };
+    if status != ABI_OK {
+        log::warn!("vertex-passthrough: could not replace the request headers");
+    }
 }
 
 pub fn set_request_header(name: &str, value: Option<&str>) {

@@ -3,16 +3,12 @@
 use super::host;
 use super::live_session::{ClientStep, LiveSession};
 use super::token_flow::{TokenStep, Worker};
-use crate::client_auth::KEY_HEADERS;
 use crate::error_response::{ErrorResponse, Status};
-use crate::routing::{self, Forward};
+use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
+use crate::routing;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType};
 use std::rc::Rc;
-
-/// Marks requests the filter forwards to Vertex; the Vertex route matches on it
-/// (DESIGN.md "Routing after a rewrite"). Removed from every client request first.
-pub const MARKER_HEADER: &str = "x-vertex-passthrough";
 
 pub struct Http {
     context_id: u32,
@@ -37,81 +33,74 @@ impl Http {
         host::send_error(error);
         Action::Pause
     }
-
-    /// Removes only the credential headers the request had (`present`, in
-    /// KEY_HEADERS order); `authorization` is overwritten later, `x-goog-api-key` was not read.
-    fn rewrite(forward: &Forward, upgrade: bool, present: &[bool; 4]) {
-        for (name, here) in KEY_HEADERS.iter().zip(present) {
-            if *here && *name != "authorization" {
-                host::set_request_header(name, None);
-            }
-        }
-        host::set_request_header("x-goog-api-key", None);
-        if upgrade {
-            // Uncompressed frames only: the Live setup message must stay readable.
-            host::set_request_header("sec-websocket-extensions", None);
-        }
-        host::set_request_header(":path", Some(&forward.path));
-        host::set_request_header(":authority", Some(&forward.authority));
-        host::set_request_header(MARKER_HEADER, Some("1"));
-    }
 }
 
 impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // The marker is removed only where the request is not forwarded (a forwarded
-        // request gets it set, which replaces a client's).
-        let Some(path) = host::request_header(":path") else {
-            host::set_request_header(MARKER_HEADER, None);
-            return Action::Continue;
-        };
+        // One host call reads every header and, for a forwarded request, one writes them all.
+        let map = host::request_header_map();
+        let headers = RequestHeaders::parse(&map);
+        let path = headers.as_ref().and_then(|h| h.get(":path"));
         let config = &self.worker.config;
-        let Some((prefix, rest)) = routing::strip_prefix(config, &path) else {
-            host::set_request_header(MARKER_HEADER, None);
+        let (Some(headers), Some((prefix, rest))) = (
+            &headers,
+            path.as_deref()
+                .and_then(|p| routing::strip_prefix(config, p)),
+        ) else {
+            // Not for this filter; a client's marker must not reach the Vertex route.
+            if headers.as_ref().is_none_or(|h| h.has(MARKER_HEADER)) {
+                host::set_request_header(MARKER_HEADER, None);
+            }
             return Action::Continue;
         };
-        let presented: [Option<String>; 4] = KEY_HEADERS.map(host::request_header);
-        let present = presented.each_ref().map(Option::is_some);
-        if !config
-            .client_keys
-            .accepts(presented.iter().flatten().map(String::as_str))
-        {
+        if !config.client_keys.accepts(headers.presented_keys()) {
             return self.reject(&ErrorResponse::new(
                 Status::Unauthenticated,
                 "missing or invalid API key",
             ));
         }
-        let upgrade =
-            host::request_header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let upgrade = headers
+            .get("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
         let forward = match routing::route(config, prefix, rest, upgrade) {
             Ok(forward) => forward,
             Err(error) => return self.reject(&error),
         };
         // After routing, so a Live path without an upgrade still gets its 426 advice.
-        let method = host::request_header(":method").unwrap_or_default();
+        let method = headers.get(":method").unwrap_or_default();
         if let Err(error) = routing::check_http_method(&method, upgrade) {
             return self.reject(&error);
         }
-        Self::rewrite(&forward, upgrade, &present);
+        let (authorization, token_ready) =
+            match self
+                .worker
+                .token_for(self.context_id, forward.credential, &host::now_ms)
+            {
+                TokenStep::Use { token, generation } => {
+                    self.carries = generation.map(|g| (forward.credential, g));
+                    (Some(token), true)
+                }
+                // The token is set when the request resumes.
+                TokenStep::Pause => (None, false),
+                TokenStep::Fail(error) => return self.reject(&error),
+            };
+        host::replace_request_header_map(&headers.upstream(&Upstream {
+            path: &forward.path,
+            authority: &forward.authority,
+            authorization: authorization.as_deref(),
+            upgrade,
+        }));
         if upgrade {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
-            self.live = Some(LiveSession::new(forward.route.clone(), seed));
+            self.live = Some(LiveSession::new(forward.route, seed));
         }
-        match self
-            .worker
-            .token_for(self.context_id, forward.credential, &host::now_ms)
-        {
-            TokenStep::Use { token, generation } => {
-                host::set_request_header("authorization", Some(&token));
-                self.carries = generation.map(|g| (forward.credential, g));
-                self.worker.metrics.requests_forwarded.increment();
-                Action::Continue
-            }
-            TokenStep::Pause => Action::Pause,
-            TokenStep::Fail(error) => self.reject(&error),
+        if !token_ready {
+            return Action::Pause;
         }
+        self.worker.metrics.requests_forwarded.increment();
+        Action::Continue
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
