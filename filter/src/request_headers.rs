@@ -49,14 +49,16 @@ impl<'a> RequestHeaders<'a> {
         Some(RequestHeaders { pairs })
     }
 
+    /// Envoy keeps header names in lower case (its codecs lower them, HTTP/2 and 3 require it),
+    /// so names compare byte for byte.
     fn first(&self, name: &str) -> Option<&'a [u8]> {
         self.pairs
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+            .find(|(n, _)| *n == name.as_bytes())
             .map(|&(_, value)| value)
     }
 
-    /// The first value of header `name` (Envoy keeps names in lower case). Bytes that are not
+    /// The first value of header `name`, given in lower case. Bytes that are not
     /// UTF-8 are replaced, so such a value fails every check it is put to.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
         self.first(name).map(String::from_utf8_lossy)
@@ -80,10 +82,9 @@ impl<'a> RequestHeaders<'a> {
         let dropped = |name: &[u8]| {
             CLIENT_CREDENTIAL_HEADERS
                 .iter()
-                .copied()
-                .chain([MARKER_HEADER])
-                .chain(upstream.upgrade.then_some("sec-websocket-extensions"))
-                .any(|d| name.eq_ignore_ascii_case(d.as_bytes()))
+                .chain([&MARKER_HEADER])
+                .any(|d| name == d.as_bytes())
+                || (upstream.upgrade && name == b"sec-websocket-extensions")
         };
         let kept = self.pairs.iter().filter(|(name, _)| !dropped(name));
         let rewritten = kept.map(|&(name, value)| match name {

@@ -30,7 +30,7 @@ fn fixture() -> &'static Fixture {
         .iter()
         .map(|query| {
             routing::route(&config, "/vertex_ai", &format!("/live{query}"), true)
-                .map(|forward| forward.route)
+                .map(|forward| forward.live.expect("an upgrade resolves a Live route"))
                 .unwrap_or_else(|e| panic!("session {query}: {e:?}"))
         })
         .collect();

@@ -111,9 +111,13 @@ fn check(
         forward.authority
     );
     assert!(forward.credential < config.credentials.len());
+    // A REST call names its project in the upstream path: /VERSION/projects/P/...
+    let project = match &forward.live {
+        Some(route) => route.project.as_str(),
+        None => forward.path.split('/').nth(3).unwrap_or_default(),
+    };
     assert!(
-        config.projects.contains_key(&forward.route.project),
-        "project {} is not served",
-        forward.route.project
+        config.projects.contains_key(project),
+        "project {project} is not served"
     );
 }

@@ -92,9 +92,9 @@ impl HttpContext for Http {
             authorization: authorization.as_deref(),
             upgrade,
         }));
-        if upgrade {
+        if let Some(route) = forward.live {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
-            self.live = Some(LiveSession::new(forward.route, seed));
+            self.live = Some(LiveSession::new(route, seed));
         }
         if !token_ready {
             return Action::Pause;

@@ -8,6 +8,7 @@ use crate::config::{Config, TokenSource};
 use crate::error_response::{ErrorResponse, Status};
 use crate::token::cache::{Lookup, Policy, TokenCache};
 use crate::token::{call, response};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -35,9 +36,10 @@ struct Waiter {
 }
 
 /// What a request does about its token.
-pub enum TokenStep {
+pub enum TokenStep<'a> {
     Use {
-        token: String,
+        /// Borrowed for a static credential: its header value is built once.
+        token: Cow<'a, str>,
         generation: Option<u64>,
     },
     Pause,
@@ -101,10 +103,10 @@ impl Worker {
         context_id: u32,
         credential: usize,
         now: &dyn Fn() -> u64,
-    ) -> TokenStep {
+    ) -> TokenStep<'_> {
         if let Some(Some(bearer)) = self.static_bearer.get(credential) {
             return TokenStep::Use {
-                token: bearer.clone(),
+                token: Cow::Borrowed(bearer),
                 generation: None,
             };
         }
@@ -116,7 +118,7 @@ impl Worker {
             Lookup::Ready { token, generation } => {
                 self.metrics.token_cache_hits.increment();
                 TokenStep::Use {
-                    token: format!("Bearer {token}"),
+                    token: Cow::Owned(format!("Bearer {token}")),
                     generation: Some(generation),
                 }
             }

@@ -154,24 +154,23 @@ fn reject_unsafe(path: &str) -> Result<(), ErrorResponse> {
     if path.bytes().any(|b| b < 0x20 || b == 0x7f) {
         return invalid("control characters are not allowed");
     }
-    if path.contains('\\') || contains_ignore_case(path, "%2f") || contains_ignore_case(path, "%5c")
-    {
+    if path.contains('\\') || has_escape(path, &[b"2f", b"5c"]) {
         return invalid("encoded slashes and backslashes are not allowed");
     }
-    if path
-        .split('/')
-        .any(|s| s == ".." || s == "." || contains_ignore_case(s, "%2e"))
-    {
+    if has_escape(path, &[b"2e"]) || path.split('/').any(|s| s == ".." || s == ".") {
         return invalid("dot segments are not allowed");
     }
     Ok(())
 }
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// Whether `path` holds a percent escape `%XY` whose digits are, in any case, one of `codes`.
+/// One pass from `%` to `%`: this runs on every request.
+fn has_escape(path: &str, codes: &[&[u8; 2]]) -> bool {
+    path.as_bytes().split(|&b| b == b'%').skip(1).any(|after| {
+        after
+            .get(..2)
+            .is_some_and(|digits| codes.iter().any(|code| digits.eq_ignore_ascii_case(*code)))
+    })
 }
 
 fn not_found(message: String) -> ErrorResponse {

@@ -15,10 +15,12 @@ pub struct Forward {
     pub authority: String,
     /// Index into `Config::credentials`.
     pub credential: usize,
-    pub route: Route,
+    /// For a Live session only: REST calls need nothing past the upgrade, and building it
+    /// would cost every request a few allocations.
+    pub live: Option<Route>,
 }
 
-/// What the request was resolved to, for Live setup rewriting and for logs.
+/// What a Live session was resolved to, for its setup rewrite and its log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub alias: Option<String>,
@@ -33,38 +35,35 @@ pub fn rest(
     target: &RestTarget,
     query: Option<&str>,
 ) -> Result<Forward, ErrorResponse> {
-    let (project, location, publisher, model, credential, alias) =
-        match config.aliases.get(target.model) {
-            Some(entry) => {
-                let a = &entry.alias;
-                let project = alias_project(entry)?;
-                let publisher = a.publisher.as_deref().unwrap_or(target.publisher);
-                (
-                    project,
-                    a.location.as_str(),
-                    publisher,
-                    a.model.as_str(),
-                    entry.credential,
-                    Some(a.name.clone()),
-                )
-            }
-            None => {
-                let project = match target.project {
-                    Some(p) => p,
-                    None => default_project(config)?,
-                };
-                let location = target.location.unwrap_or(&config.default_location);
-                let credential = served_project(config, project)?;
-                (
-                    project,
-                    location,
-                    target.publisher,
-                    target.model,
-                    credential,
-                    None,
-                )
-            }
-        };
+    let (project, location, publisher, model, credential) = match config.aliases.get(target.model) {
+        Some(entry) => {
+            let a = &entry.alias;
+            let project = alias_project(entry)?;
+            let publisher = a.publisher.as_deref().unwrap_or(target.publisher);
+            (
+                project,
+                a.location.as_str(),
+                publisher,
+                a.model.as_str(),
+                entry.credential,
+            )
+        }
+        None => {
+            let project = match target.project {
+                Some(p) => p,
+                None => default_project(config)?,
+            };
+            let location = target.location.unwrap_or(&config.default_location);
+            let credential = served_project(config, project)?;
+            (
+                project,
+                location,
+                target.publisher,
+                target.model,
+                credential,
+            )
+        }
+    };
     let mut path = String::with_capacity(96 + model.len() + query.map_or(0, str::len));
     for part in [
         "/",
@@ -87,12 +86,7 @@ pub fn rest(
         path,
         authority: vertex_host(location),
         credential,
-        route: Route {
-            alias,
-            project: project.to_string(),
-            location: location.to_string(),
-            model: Some(format!("publishers/{publisher}/models/{model}")),
-        },
+        live: None,
     })
 }
 
@@ -117,7 +111,7 @@ pub fn live(
         path,
         authority: vertex_host(&route.location),
         credential,
-        route,
+        live: Some(route),
     })
 }
 

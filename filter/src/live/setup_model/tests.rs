@@ -25,7 +25,7 @@ fn config() -> Config {
 
 /// The session as the upgrade fixed it for `?model=`.
 fn session(config: &Config, model: Option<&str>) -> Route {
-    live(config, None, model, None).unwrap().route
+    live(config, None, model, None).unwrap().live.unwrap()
 }
 
 fn resolve(session_model: Option<&str>, setup_model: &str) -> Result<String, String> {
