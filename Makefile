@@ -14,6 +14,7 @@ setup:
 ## build: the filter, at target/wasm32-wasip1/release/vertex_passthrough.wasm
 build: setup
 	$(CARGO) build -p vertex-passthrough --release --target wasm32-wasip1
+	@scripts/optimize-wasm.sh $(WASM)
 	@ls -l $(WASM)
 
 ## test: lint, the filter's unit tests (native), then the integration tests (real Envoy + emulators)
@@ -46,6 +47,7 @@ clean:
 bench: build
 	@scripts/bench-setup.sh
 	$(CARGO) build -p floor-filter --release --target wasm32-wasip1
+	@scripts/optimize-wasm.sh target/wasm32-wasip1/release/floor_filter.wasm
 	$(CARGO) build -p vertex-passthrough-bench --release
 	target/release/vp-bench --out bench/RESULTS.md
 

@@ -35,9 +35,9 @@ if ! grep -qx "$GENAI_VERSION" "$TOOLS/python/.version" 2>/dev/null; then
     echo "$GENAI_VERSION" >"$TOOLS/python/.version"
 fi
 
-# Debian packages the tests need. None are required yet; add names here and they are installed
-# only when missing (apt-get update runs only then).
-DEBIAN_PACKAGES=()
+# Debian packages the build needs, installed only when missing (apt-get update runs only then):
+# binaryen's wasm-opt, which `make build` runs over the filter (scripts/optimize-wasm.sh).
+DEBIAN_PACKAGES=(binaryen)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
