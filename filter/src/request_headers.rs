@@ -1,9 +1,9 @@
-//! A request's headers as proxy-wasm hands them over in one host call, and the header map the
-//! filter hands back for Vertex. Reading and writing the whole map once each costs two host calls
-//! per request where reading and setting headers one by one cost a dozen (issue 6).
+//! A request's headers as proxy-wasm hands them over in one host call, and the edits that turn
+//! the request into Vertex's. One read of the whole map replaces the seven single reads the
+//! filter made before, and knowing every header lets it remove only those present (issue 6).
 //!
-//! The wire format of `proxy_{get,set}_header_map_pairs`: a little-endian `u32` count `N`, then
-//! `N` pairs of `u32` sizes (name, value), then each name and each value followed by a NUL.
+//! The wire format of `proxy_get_header_map_pairs`: a little-endian `u32` count `N`, then `N`
+//! pairs of `u32` sizes (name, value), then each name and each value followed by a NUL.
 
 use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
 use std::borrow::Cow;
@@ -74,63 +74,32 @@ impl<'a> RequestHeaders<'a> {
         KEY_HEADERS.iter().filter_map(|name| self.get(name))
     }
 
-    /// The serialized map to send upstream: the client's headers in their order, without client
-    /// credentials, the marker or (on an upgrade) `sec-websocket-extensions`; `:path` and
-    /// `:authority` replaced (Envoy keeps pseudo-headers first, wherever they are added); then
-    /// `authorization` and the marker.
-    pub fn upstream(&self, upstream: &Upstream) -> Vec<u8> {
-        let dropped = |name: &[u8]| {
-            CLIENT_CREDENTIAL_HEADERS
-                .iter()
-                .chain([&MARKER_HEADER])
-                .any(|d| name == d.as_bytes())
-                || (upstream.upgrade && name == b"sec-websocket-extensions")
-        };
-        let kept = self.pairs.iter().filter(|(name, _)| !dropped(name));
-        let rewritten = kept.map(|&(name, value)| match name {
-            b":path" => (name, upstream.path.as_bytes()),
-            b":authority" => (name, upstream.authority.as_bytes()),
-            _ => (name, value),
-        });
-        // An HTTP/1.0 request may come without a host; Vertex needs one.
-        let authority = (!self.has(":authority"))
-            .then_some((&b":authority"[..], upstream.authority.as_bytes()));
-        let authorization = upstream
-            .authorization
-            .map(|a| (&b"authorization"[..], a.as_bytes()));
-        let added = authority
-            .into_iter()
-            .chain(authorization)
-            .chain([(MARKER_HEADER.as_bytes(), &b"1"[..])]);
-        serialize(rewritten.chain(added))
+    /// The header edits that make this request Vertex's, in order: remove the client
+    /// credentials it carries (its `authorization` is replaced instead when the token is at
+    /// hand) and, on an upgrade, its compression offer; then set `:path`, `:authority`,
+    /// `authorization` and the marker (a set replaces a client's own). Only headers the request
+    /// has are removed: each edit is a host call, and a whole-map replace costs Envoy more than
+    /// these few.
+    pub fn upstream_edits<'e>(
+        &'e self,
+        upstream: &'e Upstream<'e>,
+    ) -> impl Iterator<Item = (&'static str, Option<&'e str>)> + 'e {
+        let removed = CLIENT_CREDENTIAL_HEADERS
+            .iter()
+            .copied()
+            .filter(|name| !(*name == "authorization" && upstream.authorization.is_some()))
+            .chain(upstream.upgrade.then_some("sec-websocket-extensions"))
+            .filter(|name| self.has(name))
+            .map(|name| (name, None));
+        let set = [
+            (":path", Some(upstream.path)),
+            (":authority", Some(upstream.authority)),
+        ]
+        .into_iter()
+        .chain(upstream.authorization.map(|a| ("authorization", Some(a))))
+        .chain([(MARKER_HEADER, Some("1"))]);
+        removed.chain(set)
     }
-}
-
-/// Serialize pairs in the header-map wire format.
-pub fn serialize<'p>(pairs: impl Iterator<Item = (&'p [u8], &'p [u8])> + Clone) -> Vec<u8> {
-    let (count, text_len) = pairs
-        .clone()
-        .fold((0usize, 0usize), |(n, len), (name, value)| {
-            (n + 1, len + name.len() + value.len() + 2)
-        });
-    let mut out = Vec::with_capacity(4 + count * 8 + text_len);
-    out.extend_from_slice(&wire_u32(count));
-    for (name, value) in pairs.clone() {
-        out.extend_from_slice(&wire_u32(name.len()));
-        out.extend_from_slice(&wire_u32(value.len()));
-    }
-    for (name, value) in pairs {
-        for text in [name, value] {
-            out.extend_from_slice(text);
-            out.push(0);
-        }
-    }
-    out
-}
-
-/// Lengths in the wire format are `u32`; a header map never comes near 4 GiB.
-fn wire_u32(n: usize) -> [u8; 4] {
-    u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes()
 }
 
 fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {

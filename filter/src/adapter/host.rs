@@ -25,8 +25,8 @@ fn header(map: MapType, name: &str) -> Option<String> {
     })
 }
 
-// The SDK's own wrappers of these two calls panic on an unexpected status and copy every
-// header; the filter reads the map in place (`request_headers`).
+// The SDK's own wrapper of this call panics on an unexpected status and copies every header;
+// the filter reads the map in place (`request_headers`).
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_pairs(
@@ -34,7 +34,6 @@ extern "C" {
         return_map_data: *mut *mut u8,
         return_map_size: *mut usize,
     ) -> u32;
-    fn proxy_set_header_map_pairs(map_type: MapType, map_data: *const u8, map_size: usize) -> u32;
 }
 
 /// The ABI's status code for success; other codes are read as plain numbers (a value outside
@@ -54,17 +53,6 @@ pub fn request_header_map() -> Vec<u8> {
             return Vec::new();
         }
         Vec::from_raw_parts(data, size, size)
-    }
-}
-
-/// Replace every request header with the map `bytes` (wire format) in one host call.
-pub fn replace_request_header_map(bytes: &[u8]) {
-    // SAFETY: the host only reads `bytes.len()` bytes at `bytes.as_ptr()` during the call.
-    let status = unsafe {
-        proxy_set_header_map_pairs(MapType::HttpRequestHeaders, bytes.as_ptr(), bytes.len())
-    };
-    if status != ABI_OK {
-        log::warn!("vertex-passthrough: could not replace the request headers");
     }
 }
 

@@ -39,7 +39,7 @@ impl Context for Http {}
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // One host call reads every header and, for a forwarded request, one writes them all.
+        // One host call reads every header; only the edits Vertex needs are written back.
         let map = host::request_header_map();
         let headers = RequestHeaders::parse(&map);
         let path = headers.as_ref().and_then(|h| h.get(":path"));
@@ -86,12 +86,15 @@ impl HttpContext for Http {
                 TokenStep::Pause => (None, false),
                 TokenStep::Fail(error) => return self.reject(&error),
             };
-        host::replace_request_header_map(&headers.upstream(&Upstream {
+        let upstream = Upstream {
             path: &forward.path,
             authority: &forward.authority,
             authorization: authorization.as_deref(),
             upgrade,
-        }));
+        };
+        for (name, value) in headers.upstream_edits(&upstream) {
+            host::set_request_header(name, value);
+        }
         if let Some(route) = forward.live {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
             self.live = Some(LiveSession::new(route, seed));

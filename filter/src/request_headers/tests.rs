@@ -1,7 +1,44 @@
 use super::*;
 
+/// The wire format, as Envoy writes it.
+fn serialize<'p>(pairs: impl Iterator<Item = (&'p [u8], &'p [u8])> + Clone) -> Vec<u8> {
+    let len = |n: usize| u32::try_from(n).unwrap().to_le_bytes();
+    let mut out = len(pairs.clone().count()).to_vec();
+    for (name, value) in pairs.clone() {
+        out.extend(len(name.len()));
+        out.extend(len(value.len()));
+    }
+    for (name, value) in pairs {
+        for text in [name, value] {
+            out.extend(text);
+            out.push(0);
+        }
+    }
+    out
+}
+
 fn map(pairs: &[(&str, &str)]) -> Vec<u8> {
     serialize(pairs.iter().map(|(n, v)| (n.as_bytes(), v.as_bytes())))
+}
+
+/// The headers Vertex gets: the edits applied as Envoy applies them (a removal takes every
+/// value of the name; a set replaces the name's values, or adds it at the end).
+fn upstream_of(client: &[(&str, &str)], upstream: &Upstream) -> Vec<(String, String)> {
+    let bytes = map(client);
+    let headers = RequestHeaders::parse(&bytes).unwrap();
+    let mut sent = owned(client);
+    for (name, value) in headers.upstream_edits(upstream) {
+        let at = sent.iter().position(|(n, _)| n == name);
+        sent.retain(|(n, _)| n != name);
+        if let Some(value) = value {
+            let pair = (name.to_string(), value.to_string());
+            match at {
+                Some(at) => sent.insert(at, pair),
+                None => sent.push(pair),
+            }
+        }
+    }
+    sent
 }
 
 fn pairs(bytes: &[u8]) -> Vec<(String, String)> {
@@ -107,12 +144,10 @@ fn the_first_value_of_each_key_header_is_presented() {
 }
 
 #[test]
-fn upstream_drops_client_credentials_and_rewrites_path_and_authority_in_place() {
-    let bytes = map(&CLIENT);
-    let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upstream = headers.upstream(&forward(Some("Bearer ya29.google"), false));
+fn upstream_drops_client_credentials_and_rewrites_path_and_authority() {
+    let sent = upstream_of(&CLIENT, &forward(Some("Bearer ya29.google"), false));
     assert_eq!(
-        pairs(&upstream),
+        sent,
         owned(&[
             (":authority", "us-central1-aiplatform.googleapis.com"),
             (
@@ -122,56 +157,72 @@ fn upstream_drops_client_credentials_and_rewrites_path_and_authority_in_place() 
             (":method", "POST"),
             (":scheme", "http"),
             ("content-type", "application/json"),
-            ("x-request-id", "abc"),
             ("authorization", "Bearer ya29.google"),
+            ("x-request-id", "abc"),
             (MARKER_HEADER, "1"),
         ])
     );
 }
 
 #[test]
-fn a_clients_own_marker_is_replaced_by_one_marker() {
-    let bytes = map(&[(":path", "/vertex_ai/live"), (MARKER_HEADER, "forged")]);
+fn only_headers_the_request_has_are_removed() {
+    let bytes = map(&[
+        (":path", "/vertex_ai/models/m:generateContent"),
+        ("x-api-key", "k"),
+    ]);
     let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upstream = pairs(&headers.upstream(&forward(None, false)));
-    let markers: Vec<_> = upstream
-        .iter()
-        .filter(|(n, _)| n == MARKER_HEADER)
+    let upstream = forward(Some("Bearer ya29.google"), true);
+    let removed: Vec<_> = headers
+        .upstream_edits(&upstream)
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| name)
         .collect();
+    assert_eq!(removed, ["x-api-key"]);
+}
+
+#[test]
+fn a_clients_own_marker_is_replaced_by_one_marker() {
+    let sent = upstream_of(
+        &[
+            (":path", "/vertex_ai/live"),
+            (MARKER_HEADER, "forged"),
+            (MARKER_HEADER, "again"),
+        ],
+        &forward(None, false),
+    );
+    let markers: Vec<_> = sent.iter().filter(|(n, _)| n == MARKER_HEADER).collect();
     assert_eq!(markers, [&(MARKER_HEADER.to_string(), "1".to_string())]);
 }
 
 #[test]
-fn while_the_token_is_fetched_no_authorization_goes_upstream() {
-    let bytes = map(&CLIENT);
-    let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upstream = pairs(&headers.upstream(&forward(None, false)));
-    assert!(upstream.iter().all(|(n, _)| n != "authorization"));
+fn while_the_token_is_fetched_the_clients_authorization_is_removed() {
+    let sent = upstream_of(&CLIENT, &forward(None, false));
+    assert!(sent.iter().all(|(n, _)| n != "authorization"));
 }
 
 #[test]
 fn an_upgrade_loses_its_compression_offer() {
-    let bytes = map(&[
+    let client = [
         (":path", "/vertex_ai/live"),
         ("upgrade", "websocket"),
         ("sec-websocket-extensions", "permessage-deflate"),
-    ]);
-    let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upgraded = pairs(&headers.upstream(&forward(None, true)));
+    ];
+    let upgraded = upstream_of(&client, &forward(None, true));
     assert!(upgraded
         .iter()
         .all(|(n, _)| n != "sec-websocket-extensions"));
     assert!(upgraded.contains(&("upgrade".to_string(), "websocket".to_string())));
-    let plain = pairs(&headers.upstream(&forward(None, false)));
+    let plain = upstream_of(&client, &forward(None, false));
     assert!(plain.iter().any(|(n, _)| n == "sec-websocket-extensions"));
 }
 
 #[test]
 fn a_request_without_a_host_gets_the_vertex_authority() {
-    let bytes = map(&[(":path", "/vertex_ai/v1/models/m:generateContent")]);
-    let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upstream = pairs(&headers.upstream(&forward(None, false)));
-    assert!(upstream.contains(&(
+    let sent = upstream_of(
+        &[(":path", "/vertex_ai/v1/models/m:generateContent")],
+        &forward(None, false),
+    );
+    assert!(sent.contains(&(
         ":authority".to_string(),
         "us-central1-aiplatform.googleapis.com".to_string()
     )));
