@@ -2,11 +2,12 @@
 
 /// `global` → `aiplatform.googleapis.com`; the multi-regions `us`, `eu` →
 /// `aiplatform.{L}.rep.googleapis.com`; any other location → `{L}-aiplatform.googleapis.com`.
+/// Built by concatenation, not `format!`: it runs on every request.
 pub fn vertex_host(location: &str) -> String {
     match location {
         "global" => "aiplatform.googleapis.com".to_string(),
-        "us" | "eu" => format!("aiplatform.{location}.rep.googleapis.com"),
-        regional => format!("{regional}-aiplatform.googleapis.com"),
+        "us" | "eu" => ["aiplatform.", location, ".rep.googleapis.com"].concat(),
+        regional => [regional, "-aiplatform.googleapis.com"].concat(),
     }
 }
 

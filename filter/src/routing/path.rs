@@ -32,8 +32,22 @@ const EXPECTED_FORM: &str = "expected /v1/projects/PROJECT/locations/LOCATION/pu
 /// `path` is what follows the route prefix, without the query string.
 pub fn parse<'a>(path: &'a str, methods: &[String]) -> Result<Target<'a>, ErrorResponse> {
     reject_unsafe(path)?;
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match segments.as_slice() {
+    // The longest form has 9 segments; a 10th means no form matches. No allocation: this runs
+    // on every request.
+    let mut segments = [""; 10];
+    let mut count = 0;
+    let mut dot_segment = false;
+    for segment in non_empty_segments(path) {
+        dot_segment |= segment == "." || segment == "..";
+        if let Some(slot) = segments.get_mut(count) {
+            *slot = segment;
+        }
+        count += 1;
+    }
+    if dot_segment {
+        return Err(malformed("dot segments are not allowed"));
+    }
+    match segments.get(..count).unwrap_or_default() {
         ["ws", LIVE_SERVICE_V1, "BidiGenerateContent"] => Ok(Target::Live {
             version: Some("v1"),
         }),
@@ -143,34 +157,50 @@ fn checked<'a>(
     }
 }
 
+/// The segments between slashes, repeated slashes merged (the google-genai SDK sends `//ws/`).
+/// A plain byte scan: `str::split` costs several times more, on every request.
+fn non_empty_segments(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = path;
+    std::iter::from_fn(move || {
+        let start = rest.bytes().position(|b| b != b'/')?;
+        let tail = rest.get(start..)?;
+        let end = tail.bytes().position(|b| b == b'/').unwrap_or(tail.len());
+        let (segment, after) = tail.split_at_checked(end)?;
+        rest = after;
+        Some(segment)
+    })
+}
+
 /// Refused before looking at the shape: nothing here may be turned into another path upstream.
+/// One pass over the bytes; dot segments are refused as the segments are read.
 fn reject_unsafe(path: &str) -> Result<(), ErrorResponse> {
-    let invalid = |why: &str| {
-        Err(ErrorResponse::new(
-            Status::InvalidArgument,
-            format!("malformed path: {why}"),
-        ))
-    };
-    if path.bytes().any(|b| b < 0x20 || b == 0x7f) {
-        return invalid("control characters are not allowed");
+    let mut escaped_separator = false;
+    let mut escaped_dot = false;
+    let bytes = path.as_bytes();
+    for (at, &b) in bytes.iter().enumerate() {
+        match b {
+            0..=0x1f | 0x7f => return Err(malformed("control characters are not allowed")),
+            b'\\' => escaped_separator = true,
+            b'%' => {
+                let digits = bytes.get(at + 1..at + 3).unwrap_or_default();
+                escaped_separator |=
+                    digits.eq_ignore_ascii_case(b"2f") || digits.eq_ignore_ascii_case(b"5c");
+                escaped_dot |= digits.eq_ignore_ascii_case(b"2e");
+            }
+            _ => {}
+        }
     }
-    if path.contains('\\') || has_escape(path, &[b"2f", b"5c"]) {
-        return invalid("encoded slashes and backslashes are not allowed");
+    if escaped_separator {
+        return Err(malformed("encoded slashes and backslashes are not allowed"));
     }
-    if has_escape(path, &[b"2e"]) || path.split('/').any(|s| s == ".." || s == ".") {
-        return invalid("dot segments are not allowed");
+    if escaped_dot {
+        return Err(malformed("dot segments are not allowed"));
     }
     Ok(())
 }
 
-/// Whether `path` holds a percent escape `%XY` whose digits are, in any case, one of `codes`.
-/// One pass from `%` to `%`: this runs on every request.
-fn has_escape(path: &str, codes: &[&[u8; 2]]) -> bool {
-    path.as_bytes().split(|&b| b == b'%').skip(1).any(|after| {
-        after
-            .get(..2)
-            .is_some_and(|digits| codes.iter().any(|code| digits.eq_ignore_ascii_case(*code)))
-    })
+fn malformed(why: &str) -> ErrorResponse {
+    ErrorResponse::new(Status::InvalidArgument, format!("malformed path: {why}"))
 }
 
 fn not_found(message: String) -> ErrorResponse {
