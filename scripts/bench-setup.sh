@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# What `make bench` needs beyond `make setup`: wrk (the load generator) and nginx (the REST
-# upstream), both from Debian. Idempotent: apt runs only when one is missing.
+# What `make bench` needs beyond `make setup`: wrk (the load generator), nginx (the REST
+# upstream) and valgrind (callgrind counts instructions per request), all from Debian.
+# Idempotent: apt runs only when one is missing.
 set -euo pipefail
 
 missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 [[ -x "${NGINX_BIN:-/usr/sbin/nginx}" ]] || missing+=(nginx-light)
 ((${#missing[@]})) || exit 0
 

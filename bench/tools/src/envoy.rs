@@ -37,13 +37,44 @@ impl Envoy {
         dir: &Path,
         concurrency: u32,
     ) -> anyhow::Result<Envoy> {
+        Self::start_under(
+            &[],
+            START_TIMEOUT,
+            envoy_bin,
+            name,
+            bootstrap,
+            dir,
+            concurrency,
+        )
+        .await
+    }
+
+    /// Like `start`, with Envoy run by `wrapper` (e.g. valgrind and its options), which may
+    /// need longer than `START_TIMEOUT` to get Envoy ready.
+    pub async fn start_under(
+        wrapper: &[String],
+        start_timeout: Duration,
+        envoy_bin: &Path,
+        name: &str,
+        bootstrap: &Value,
+        dir: &Path,
+        concurrency: u32,
+    ) -> anyhow::Result<Envoy> {
         let config_path = dir.join(format!("envoy-{name}.json"));
         std::fs::write(&config_path, serde_json::to_string_pretty(bootstrap)?)?;
         let admin_path = dir.join(format!("envoy-{name}.admin"));
         let _ = std::fs::remove_file(&admin_path);
         let log_path = dir.join(format!("envoy-{name}.log"));
         let log = File::create(&log_path)?;
-        let child = Command::new(envoy_bin)
+        let mut command = match wrapper.split_first() {
+            Some((program, options)) => {
+                let mut command = Command::new(program);
+                command.args(options).arg(envoy_bin);
+                command
+            }
+            None => Command::new(envoy_bin),
+        };
+        let child = command
             .arg("-c")
             .arg(&config_path)
             .args(["--concurrency", &concurrency.to_string()])
@@ -55,7 +86,7 @@ impl Envoy {
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .with_context(|| format!("starting {}", envoy_bin.display()))?;
+            .with_context(|| format!("starting {} {wrapper:?}", envoy_bin.display()))?;
         let mut envoy = Envoy {
             name: name.to_string(),
             port: 0,
@@ -63,7 +94,7 @@ impl Envoy {
             child,
             log_path,
         };
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Instant::now() + start_timeout;
         loop {
             if let Some(status) = envoy.child.try_wait()? {
                 bail!(
@@ -79,7 +110,7 @@ impl Envoy {
             }
             if Instant::now() > deadline {
                 bail!(
-                    "Envoy ({name}) not ready after {START_TIMEOUT:?}; see {}",
+                    "Envoy ({name}) not ready after {start_timeout:?}; see {}",
                     envoy.log_path.display()
                 );
             }

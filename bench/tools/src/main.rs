@@ -7,6 +7,7 @@
 mod cold;
 mod envoy;
 mod envoy_config;
+mod instructions;
 mod machine;
 mod report;
 mod rest;
@@ -218,6 +219,16 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
         cold.token_requests, cold.all_done_ms, cold.statuses
     );
 
+    let instructions = if settings.runs_phase("instructions") {
+        eprintln!(
+            "instructions: {} requests per variant under callgrind (one worker)",
+            settings.callgrind_requests
+        );
+        instructions::run(&envoy_bin, &dir, ports, &wasm, settings.callgrind_requests).await?
+    } else {
+        HashMap::new()
+    };
+
     eprintln!("vp-bench: measuring what else the machine is doing (3 s)");
     let background_after = machine::background(Duration::from_secs(3)).await;
 
@@ -231,6 +242,7 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
         sse,
         ws,
         cold,
+        instructions,
         wasm_ours: std::fs::metadata(&ours)?.len(),
         wasm_floor: std::fs::metadata(&floor)?.len(),
         wasm_candidate: candidate

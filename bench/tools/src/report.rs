@@ -34,6 +34,8 @@ pub struct Results<'a> {
     pub sse: HashMap<Variant, SseResult>,
     pub ws: HashMap<Variant, Vec<WsResult>>,
     pub cold: ColdResult,
+    /// Instructions per request under callgrind; empty when that phase did not run.
+    pub instructions: HashMap<Variant, f64>,
     pub wasm_ours: u64,
     pub wasm_floor: u64,
     pub wasm_candidate: Option<u64>,
@@ -88,6 +90,53 @@ impl Results<'_> {
                 })
                 .collect(),
         }
+    }
+
+    /// The callgrind section: instructions per request, a measure the shared machine's noise
+    /// does not move.
+    fn write_instructions(&self, o: &mut String) {
+        let ins = &self.instructions;
+        let (Some(bare), Some(floor), Some(ours)) = (
+            ins.get(&Variant::Bare),
+            ins.get(&Variant::Floor),
+            ins.get(&Variant::Ours),
+        ) else {
+            return;
+        };
+        let _ = writeln!(o, "\n## Instructions per request (callgrind)\n");
+        let _ = writeln!(
+            o,
+            "Each Envoy again, with one worker, under `valgrind --tool=callgrind`: {} requests on one connection, counted after {} warm-up requests (so V8 has compiled the hot code). \
+             Envoy's user-space instructions are counted, the filter's compiled Wasm among them (the kernel's are not); the count repeats to about 0.1% between runs whatever the neighbours do, where requests/s above move by several percent.\n",
+            self.settings.callgrind_requests,
+            crate::instructions::WARMUP_REQUESTS
+        );
+        let _ = writeln!(
+            o,
+            "| Envoy with | instructions per request | × bare | floor ÷ this |"
+        );
+        let _ = writeln!(o, "|---|---:|---:|---:|");
+        for &v in Variant::all() {
+            if let Some(n) = ins.get(&v) {
+                let _ = writeln!(
+                    o,
+                    "| {} | {:.0} | {:.3} | {:.3} |",
+                    v.label(),
+                    n,
+                    n / bare,
+                    floor / n
+                );
+            }
+        }
+        let _ = writeln!(
+            o,
+            "\nWasm itself (floor − bare) {:+.0}; our logic (ours − floor) {:+.0} instructions per request{}.",
+            floor - bare,
+            ours - floor,
+            ins.get(&Variant::OursSa)
+                .map(|sa| format!("; the shared-data token lookup (ours-sa − ours) {:+.0}", sa - ours))
+                .unwrap_or_default()
+        );
     }
 
     pub fn markdown(&self) -> String {
@@ -306,6 +355,8 @@ impl Results<'_> {
                 let _ = writeln!(o, "- {f}");
             }
         }
+
+        self.write_instructions(&mut o);
 
         // Cold start
         let cold = &self.cold;

@@ -14,9 +14,11 @@ pub struct Settings {
     pub ws_seconds: u64,
     pub ws_rounds: usize,
     pub cold_requests: usize,
+    /// Requests counted per variant under callgrind.
+    pub callgrind_requests: usize,
     /// Envoy's `--concurrency`.
     pub concurrency: u32,
-    /// `BENCH_PHASES=rest,sse,ws,cold` (the default: all): a quicker look at one thing while
+    /// `BENCH_PHASES=rest,sse,ws,cold,instructions` (the default: all): a quicker look at one thing while
     /// working on it; the report then has holes.
     pub phases: Vec<String>,
 }
@@ -43,8 +45,9 @@ impl Settings {
             ws_seconds: env("BENCH_WS_SECONDS", 8),
             ws_rounds: env("BENCH_WS_ROUNDS", 2),
             cold_requests: env("BENCH_COLD_REQUESTS", 1000),
+            callgrind_requests: env("BENCH_CALLGRIND_REQUESTS", 500),
             concurrency: env("BENCH_CONCURRENCY", 2),
-            phases: env("BENCH_PHASES", "rest,sse,ws,cold".to_string())
+            phases: env("BENCH_PHASES", "rest,sse,ws,cold,instructions".to_string())
                 .split(',')
                 .map(|p| p.trim().to_string())
                 .collect(),

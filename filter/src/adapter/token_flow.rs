@@ -118,7 +118,7 @@ impl Worker {
             Lookup::Ready { token, generation } => {
                 self.metrics.token_cache_hits.increment();
                 TokenStep::Use {
-                    token: Cow::Owned(format!("Bearer {token}")),
+                    token: Cow::Owned(["Bearer ", &token].concat()),
                     generation: Some(generation),
                 }
             }

@@ -41,21 +41,29 @@ impl Entry {
 
     /// `None` for anything this version did not write; the caller treats that as empty.
     pub fn decode(bytes: &[u8]) -> Option<Entry> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut fields = text.splitn(9, '|');
-        if fields.next()? != VERSION {
+        // Split on the byte: every request with a fetched token reads this record.
+        let mut fields = bytes.splitn(9, |&b| b == b'|');
+        if fields.next()? != VERSION.as_bytes() {
             return None;
         }
-        let mut number = || fields.next()?.parse::<u64>().ok();
+        let mut number = || {
+            std::str::from_utf8(fields.next()?)
+                .ok()?
+                .parse::<u64>()
+                .ok()
+        };
         let generation = number()?;
         let expires_at_ms = number()?;
         let lease_until_ms = number()?;
         let failures = u32::try_from(number()?).ok()?;
         let failed_at_ms = number()?;
         let retry_at_ms = number()?;
-        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let last_error = non_empty(fields.next()?);
-        let token = non_empty(fields.next()?);
+        let mut text = || {
+            let field = std::str::from_utf8(fields.next()?).ok()?;
+            Some((!field.is_empty()).then(|| field.to_string()))
+        };
+        let last_error = text()?;
+        let token = text()?;
         Some(Entry {
             token,
             generation,

@@ -1,0 +1,113 @@
+//! Instructions per request, counted by callgrind. Each variant's Envoy runs with one worker
+//! under valgrind; after a warm-up (so V8 has compiled the hot Wasm code), counting is switched
+//! on for exactly N sequential requests on one connection, then dumped. Unlike requests/s, the
+//! count repeats to about 0.1% from run to run whatever else the shared machine is doing, so it
+//! separates differences of a few percent that timings here cannot.
+
+use crate::envoy::Envoy;
+use crate::envoy_config::{self, Upstreams, Wasm};
+use crate::variant::{Variant, CLIENT_KEY, REST_BODY, REST_PATH};
+use anyhow::Context;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+pub const WARMUP_REQUESTS: usize = 300;
+/// Envoy starts far slower under valgrind.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Instructions per request for every variant, in `Variant::all()` order.
+pub async fn run(
+    envoy_bin: &Path,
+    dir: &Path,
+    upstreams: Upstreams,
+    wasm: &Wasm<'_>,
+    requests: usize,
+) -> anyhow::Result<HashMap<Variant, f64>> {
+    let mut per_request = HashMap::new();
+    for &variant in Variant::all() {
+        let out = dir.join(format!("callgrind-{}.out", variant.key()));
+        let dump = dir.join(format!("callgrind-{}.out.1", variant.key()));
+        let _ = std::fs::remove_file(&dump);
+        let wrapper = [
+            "valgrind".to_string(),
+            "--tool=callgrind".to_string(),
+            // V8 writes the code it compiles: valgrind must see those writes.
+            "--smc-check=all-non-file".to_string(),
+            "--instr-atstart=no".to_string(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        let name = format!("{}-callgrind", variant.key());
+        let bootstrap = envoy_config::bootstrap(variant, upstreams, wasm);
+        let envoy = Envoy::start_under(
+            &wrapper,
+            START_TIMEOUT,
+            envoy_bin,
+            &name,
+            &bootstrap,
+            dir,
+            1,
+        )
+        .await?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        send(&client, &envoy, WARMUP_REQUESTS).await?;
+        callgrind_control(&["-i", "on"], envoy.pid())?;
+        send(&client, &envoy, requests).await?;
+        callgrind_control(&["-d"], envoy.pid())?;
+        callgrind_control(&["-i", "off"], envoy.pid())?;
+        drop(envoy);
+        let total = summary_instructions(&dump)?;
+        let value = total as f64 / requests as f64;
+        eprintln!(
+            "instructions {:<8} {value:>9.0} per request (callgrind, {requests} requests)",
+            variant.key()
+        );
+        per_request.insert(variant, value);
+    }
+    Ok(per_request)
+}
+
+async fn send(client: &reqwest::Client, envoy: &Envoy, requests: usize) -> anyhow::Result<()> {
+    for _ in 0..requests {
+        let resp = client
+            .post(envoy.url(REST_PATH))
+            .header("content-type", "application/json")
+            .header("x-api-key", CLIENT_KEY)
+            .body(REST_BODY)
+            .send()
+            .await
+            .with_context(|| format!("request through Envoy ({}) under callgrind", envoy.name))?;
+        let status = resp.status();
+        resp.bytes().await?;
+        anyhow::ensure!(status == 200, "Envoy ({}) answered {status}", envoy.name);
+    }
+    Ok(())
+}
+
+fn callgrind_control(args: &[&str], pid: u32) -> anyhow::Result<()> {
+    let output = Command::new("callgrind_control")
+        .args(args)
+        .arg(pid.to_string())
+        .output()
+        .context("running callgrind_control (Debian package valgrind)")?;
+    anyhow::ensure!(
+        output.status.success(),
+        "callgrind_control {args:?} {pid}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// The `summary:` line of a callgrind dump: the instructions counted in its window.
+fn summary_instructions(dump: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(dump)
+        .with_context(|| format!("reading the callgrind dump {}", dump.display()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("summary:")?.trim().parse().ok())
+        .with_context(|| format!("no summary line in {}", dump.display()))
+}
