@@ -43,7 +43,8 @@ clean:
 
 .PHONY: bench
 ## bench: Envoy with the filter against bare Envoy and a trivial Wasm filter (bench/floor-filter),
-## side by side under the same load (~6 min); prints the ratios and writes bench/RESULTS.md
+## side by side under the same load, then instructions per request under callgrind (~8 min);
+## prints the ratios and writes bench/RESULTS.md
 bench: build
 	@scripts/bench-setup.sh
 	$(CARGO) build -p floor-filter --release --target wasm32-wasip1
