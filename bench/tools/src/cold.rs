@@ -5,7 +5,7 @@
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
 use crate::stats;
-use crate::variant::{Variant, CLIENT_KEY, REST_BODY, REST_PATH};
+use crate::variant::{sdk_call, Variant, REST_PATH};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -52,11 +52,7 @@ pub async fn run(
         let url = url.clone();
         tokio::spawn(async move {
             let sent = Instant::now();
-            let status = client
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-api-key", CLIENT_KEY)
-                .body(REST_BODY)
+            let status = sdk_call(&client, &url)
                 .send()
                 .await
                 .map(|r| r.status().as_u16());

@@ -6,7 +6,7 @@
 
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
-use crate::variant::{Variant, CLIENT_KEY, REST_BODY, REST_PATH};
+use crate::variant::{sdk_call, Variant, REST_PATH};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
@@ -74,11 +74,7 @@ pub async fn run(
 
 async fn send(client: &reqwest::Client, envoy: &Envoy, requests: usize) -> anyhow::Result<()> {
     for _ in 0..requests {
-        let resp = client
-            .post(envoy.url(REST_PATH))
-            .header("content-type", "application/json")
-            .header("x-api-key", CLIENT_KEY)
-            .body(REST_BODY)
+        let resp = sdk_call(client, &envoy.url(REST_PATH))
             .send()
             .await
             .with_context(|| format!("request through Envoy ({}) under callgrind", envoy.name))?;

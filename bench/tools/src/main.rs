@@ -28,7 +28,7 @@ use settings::Settings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use variant::{Variant, CLIENT_KEY, REST_BODY, REST_PATH};
+use variant::{sdk_call, Variant, REST_PATH};
 use vertex_passthrough_tests::emulator::{Emulator, EmulatorOptions};
 use vertex_passthrough_tests::harness::{envoy_binary, repo_root};
 
@@ -263,11 +263,7 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
 /// One request through `envoy` must reach the upstream and come back 200: the variant is wired
 /// as intended before any load is measured.
 async fn check_forwards(envoy: &Envoy) -> anyhow::Result<()> {
-    let resp = envoy::admin_client()
-        .post(envoy.url(REST_PATH))
-        .header("content-type", "application/json")
-        .header("x-api-key", CLIENT_KEY)
-        .body(REST_BODY)
+    let resp = sdk_call(&envoy::admin_client(), &envoy.url(REST_PATH))
         .send()
         .await
         .with_context(|| format!("first request through Envoy ({})", envoy.name))?;

@@ -2,7 +2,7 @@
 //! interleaved across variants, each on its own kept-alive connection.
 
 use crate::envoy::Envoy;
-use crate::variant::{Variant, CLIENT_KEY, REST_BODY, SSE_PATH};
+use crate::variant::{sdk_call, Variant, SSE_PATH};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -51,11 +51,7 @@ pub async fn run(
 
 async fn one(client: &reqwest::Client, envoy: &Envoy) -> anyhow::Result<(Duration, Duration)> {
     let start = Instant::now();
-    let mut resp = client
-        .post(envoy.url(SSE_PATH))
-        .header("content-type", "application/json")
-        .header("x-api-key", CLIENT_KEY)
-        .body(REST_BODY)
+    let mut resp = sdk_call(client, &envoy.url(SSE_PATH))
         .send()
         .await
         .with_context(|| format!("SSE request through {}", envoy.name))?;

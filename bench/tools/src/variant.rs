@@ -108,3 +108,13 @@ pub const LIVE_PATH: &str =
 pub const REST_BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}"#;
 /// The Live setup every session sends first (the google-genai SDK's full model form).
 pub const LIVE_SETUP: &str = r#"{"setup":{"model":"projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-preview-04-09"}}"#;
+
+/// A model call as the google-genai SDK sends it: a POST with a small JSON body and the client
+/// key in `x-api-key`.
+pub fn sdk_call(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-api-key", CLIENT_KEY)
+        .body(REST_BODY)
+}
