@@ -85,6 +85,11 @@ impl Results<'_> {
         let ws = h.ws_rate[&Variant::Ours] / h.ws_rate[&Variant::Bare];
         let p99_added = h.p99_ms[&Variant::Ours] - h.p99_ms[&Variant::Bare];
         let single_p99_added = h.single_p99_ms[&Variant::Ours] - h.single_p99_ms[&Variant::Bare];
+        let floor_per_ours_instructions = self
+            .instructions
+            .get(&Variant::Floor)
+            .zip(self.instructions.get(&Variant::Ours))
+            .map(|(floor, ours)| floor / ours);
         vec![
             Target {
                 name: "requests/s ≥ 0.95 × bare",
@@ -106,17 +111,11 @@ impl Results<'_> {
             },
             Target {
                 name: "instructions per request ≤ floor ÷ 0.97 (the noise-free form of the line above)",
-                measured: match (
-                    self.instructions.get(&Variant::Floor),
-                    self.instructions.get(&Variant::Ours),
-                ) {
-                    (Some(floor), Some(ours)) => format!("floor ÷ ours = {:.3}", floor / ours),
-                    _ => "not measured (BENCH_PHASES without instructions)".to_string(),
-                },
-                met: matches!(
-                    (self.instructions.get(&Variant::Floor), self.instructions.get(&Variant::Ours)),
-                    (Some(floor), Some(ours)) if floor / ours >= 0.97
+                measured: floor_per_ours_instructions.map_or_else(
+                    || "not measured (BENCH_PHASES without instructions)".to_string(),
+                    |r| format!("floor ÷ ours = {r:.3}"),
                 ),
+                met: floor_per_ours_instructions.is_some_and(|r| r >= 0.97),
             },
             Target {
                 name: "p99 added ≤ 0.2 ms",
