@@ -62,7 +62,7 @@ impl Worker {
             .credentials
             .iter()
             .map(|c| match &c.source {
-                TokenSource::Static(token) => Some(format!("Bearer {token}")),
+                TokenSource::Static(token) => Some(bearer(token)),
                 _ => None,
             })
             .collect();
@@ -118,7 +118,7 @@ impl Worker {
             Lookup::Ready { token, generation } => {
                 self.metrics.token_cache_hits.increment();
                 TokenStep::Use {
-                    token: Cow::Owned(["Bearer ", &token].concat()),
+                    token: Cow::Owned(bearer(&token)),
                     generation: Some(generation),
                 }
             }
@@ -298,7 +298,7 @@ impl Worker {
         if !host::enter_context(waiter.context_id) {
             return;
         }
-        host::set_request_header("authorization", Some(&format!("Bearer {token}")));
+        host::set_request_header("authorization", Some(&bearer(token)));
         self.handed_out
             .borrow_mut()
             .insert(waiter.context_id, (waiter.credential, generation));
@@ -319,4 +319,10 @@ fn no_token(code: &str) -> ErrorResponse {
         Status::Unavailable,
         format!("could not get a Google access token for Vertex AI ({code}); retry shortly"),
     )
+}
+
+/// The `authorization` value that carries a Google token upstream. Built by concatenation, not
+/// `format!`: requests with a fetched token build it every time.
+fn bearer(token: &str) -> String {
+    ["Bearer ", token].concat()
 }
