@@ -17,7 +17,7 @@ pub struct RequestHeaders<'a> {
     pairs: Vec<(&'a [u8], &'a [u8])>,
 }
 
-/// What replaces the client's headers on a request forwarded to Vertex.
+/// Where a request forwarded to Vertex goes and what it carries: the input of `upstream_edits`.
 pub struct Upstream<'a> {
     pub path: &'a str,
     pub authority: &'a str,

@@ -439,35 +439,27 @@ impl Results<'_> {
             o,
             "Spread of requests/s between the runs of one variant (max / min − 1):\n"
         );
-        let spreads: Vec<String> = Variant::all()
-            .iter()
-            .map(|v| {
-                let rps: Vec<f64> = self
-                    .rest
-                    .loaded
-                    .get(v)
-                    .map(|r| r.iter().map(WrkResult::rps).collect())
-                    .unwrap_or_default();
-                format!("{} {:.1}%", v.key(), spread(&rps) * 100.0)
-            })
-            .collect();
-        let _ = writeln!(o, "{}.\n", spreads.join(", "));
-        let cpu_spreads: Vec<String> = Variant::all()
-            .iter()
-            .map(|v| {
-                let cpu: Vec<f64> = self
-                    .rest
-                    .loaded
-                    .get(v)
-                    .map(|r| r.iter().map(WrkResult::envoy_cpu_us_per_request).collect())
-                    .unwrap_or_default();
-                format!("{} {:.1}%", v.key(), spread(&cpu) * 100.0)
-            })
-            .collect();
+        // Per variant, the spread of one measure of its REST runs.
+        let spreads = |measure: fn(&WrkResult) -> f64| -> String {
+            Variant::all()
+                .iter()
+                .map(|v| {
+                    let values: Vec<f64> = self
+                        .rest
+                        .loaded
+                        .get(v)
+                        .map(|runs| runs.iter().map(measure).collect())
+                        .unwrap_or_default();
+                    format!("{} {:.1}%", v.key(), spread(&values) * 100.0)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(o, "{}.\n", spreads(WrkResult::rps));
         let _ = writeln!(
             o,
             "The same for Envoy CPU per request: {}.\n",
-            cpu_spreads.join(", ")
+            spreads(WrkResult::envoy_cpu_us_per_request)
         );
         let _ = writeln!(
             o,
