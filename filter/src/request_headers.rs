@@ -61,7 +61,12 @@ impl<'a> RequestHeaders<'a> {
     /// The first value of header `name`, given in lower case. Bytes that are not
     /// UTF-8 are replaced, so such a value fails every check it is put to.
     pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.first(name).map(String::from_utf8_lossy)
+        // `from_utf8` first: its ASCII fast path is several times cheaper than the lossy scan.
+        self.first(name)
+            .map(|value| match std::str::from_utf8(value) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value),
+            })
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -70,7 +75,7 @@ impl<'a> RequestHeaders<'a> {
 
     /// The value of each header a client key may arrive in. Only a header's first value counts,
     /// so a repeated key header is judged by the value Envoy shows first.
-    pub fn presented_keys(&self) -> impl Iterator<Item = Cow<'a, str>> + '_ {
+    pub fn presented_keys(&self) -> impl Iterator<Item = Cow<'a, str>> + Clone + '_ {
         KEY_HEADERS.iter().filter_map(|name| self.get(name))
     }
 

@@ -10,7 +10,6 @@
 //! rest go through hyper as HTTP/1.1 and as HTTP/2 (prior knowledge).
 
 use serde_json::Value;
-use std::collections::BTreeMap;
 use vertex_passthrough_tests::emulator::VertexRequest;
 use vertex_passthrough_tests::probe::{self, http1_request, Outcome, Protocol};
 use vertex_passthrough_tests::stack::{generate_body, Stack, CLIENT_KEY};
@@ -296,28 +295,16 @@ fn assert_no_client_credentials(label: &str, request: &VertexRequest) {
     );
 }
 
-/// Per-worker connection counts of the filter's listener.
-async fn worker_connections(stack: &Stack) -> BTreeMap<String, u64> {
-    stack
-        .envoy
-        .stats()
-        .await
-        .expect("admin stats")
-        .into_iter()
-        .filter(|(name, _)| {
-            name.starts_with("listener.127.0.0.1_")
-                && name.contains(".worker_")
-                && name.ends_with(".downstream_cx_total")
-        })
-        .collect()
-}
-
 /// After a corpus: valid requests on fresh connections succeed on every worker, nothing was
 /// logged at critical (the SDK's panic hook logs there), and the filter counted exactly the
 /// valid requests as forwarded.
 async fn assert_every_worker_still_serves(stack: &Stack, forwarded_in_corpus: usize) {
     const VALID: usize = 40;
-    let before = worker_connections(stack).await;
+    let before = stack
+        .envoy
+        .connections_per_worker()
+        .await
+        .expect("admin stats");
     for i in 0..VALID {
         let protocol = if i % 2 == 0 {
             Protocol::Http1
@@ -339,7 +326,11 @@ async fn assert_every_worker_still_serves(stack: &Stack, forwarded_in_corpus: us
             "valid request {i} after the corpus: {outcome:?}"
         );
     }
-    let after = worker_connections(stack).await;
+    let after = stack
+        .envoy
+        .connections_per_worker()
+        .await
+        .expect("admin stats");
     assert_eq!(after.len(), 2, "two workers' listener stats: {after:?}");
     for (worker, count) in &after {
         assert!(

@@ -10,7 +10,6 @@
 //! Frames are written by hand on a raw socket, so malformed ones go out as they are.
 
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use vertex_passthrough_tests::probe::{
     frame, frame_claiming, RawWebSocket, BINARY, CLOSE, CONTINUATION, MASK, PING, TEXT,
@@ -123,21 +122,15 @@ async fn run(stack: &Stack, cases: Vec<Case>) {
     }
 }
 
-async fn worker_connections(stack: &Stack) -> BTreeMap<String, u64> {
-    let mut stats = stack.envoy.stats().await.expect("admin stats");
-    stats.retain(|name, _| {
-        name.starts_with("listener.127.0.0.1_")
-            && name.contains(".worker_")
-            && name.ends_with(".downstream_cx_total")
-    });
-    stats
-}
-
 /// After the corpus: Live sessions on fresh connections are served on every worker, and
 /// nothing was logged at critical (where the SDK's panic hook logs).
 async fn assert_every_worker_still_serves(stack: &Stack) {
     const SESSIONS: usize = 24;
-    let before = worker_connections(stack).await;
+    let before = stack
+        .envoy
+        .connections_per_worker()
+        .await
+        .expect("admin stats");
     let valid = (0..SESSIONS)
         .map(|_| {
             case(
@@ -148,7 +141,11 @@ async fn assert_every_worker_still_serves(stack: &Stack) {
         })
         .collect();
     run(stack, valid).await;
-    let after = worker_connections(stack).await;
+    let after = stack
+        .envoy
+        .connections_per_worker()
+        .await
+        .expect("admin stats");
     assert_eq!(after.len(), 2, "two workers' listener stats: {after:?}");
     for (worker, count) in &after {
         assert!(

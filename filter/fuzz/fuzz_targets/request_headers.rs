@@ -27,10 +27,18 @@ fuzz_target!(|data: &[u8]| {
     let removed = |name: &str| edits.contains(&(name, None));
     for name in CLIENT_CREDENTIAL_HEADERS {
         let replaced = name == "authorization" && authorization.is_some();
-        assert!(!headers.has(name) || removed(name) || replaced, "{name} kept");
+        assert!(
+            !headers.has(name) || removed(name) || replaced,
+            "{name} kept"
+        );
     }
-    assert!(!upgrade || !headers.has("sec-websocket-extensions") || removed("sec-websocket-extensions"));
-    let set: Vec<_> = edits.iter().filter_map(|(n, v)| Some((*n, (*v)?))).collect();
+    assert!(
+        !upgrade || !headers.has("sec-websocket-extensions") || removed("sec-websocket-extensions")
+    );
+    let set: Vec<_> = edits
+        .iter()
+        .filter_map(|(n, v)| Some((*n, (*v)?)))
+        .collect();
     let mut expected = vec![(":path", PATH), (":authority", AUTHORITY)];
     expected.extend(authorization.map(|a| ("authorization", a)));
     expected.push((MARKER_HEADER, "1"));

@@ -1,13 +1,16 @@
 //! `routing::strip_prefix` and `routing::route` on arbitrary paths, with and without a
 //! WebSocket upgrade: whatever is forwarded is a clean Vertex path on a Vertex host for a
 //! served project, with no client credential in the query; whatever is refused gets a
-//! Google-shaped error. Never panics.
+//! Google-shaped error. A worker's route memo, kept across inputs, answers as routing does.
+//! Never panics.
 #![no_main]
 
 use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
 use std::sync::OnceLock;
 use vertex_passthrough::config::Config;
+use vertex_passthrough::routing::memo::RouteMemo;
 use vertex_passthrough::routing::{self, Forward};
 
 fn fixture() -> &'static Config {
@@ -27,8 +30,18 @@ fuzz_target!(|data: &[u8]| {
         check(config, routing::route(config, prefix, rest, upgrade));
     }
     // The rest as if it followed the prefix, to reach the router with every input.
-    check(config, routing::route(config, "/vertex_ai", &path, upgrade));
+    let routed = routing::route(config, "/vertex_ai", &path, upgrade);
+    let remembered = MEMO.with(|memo| {
+        memo.borrow_mut()
+            .route(config, "/vertex_ai", &path, upgrade)
+    });
+    assert_eq!(remembered.map(|f| (*f).clone()), routed);
+    check(config, routed);
 });
+
+thread_local! {
+    static MEMO: RefCell<RouteMemo> = RefCell::default();
+}
 
 fn percent_decoded(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();

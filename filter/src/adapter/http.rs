@@ -55,7 +55,11 @@ impl HttpContext for Http {
             }
             return Action::Continue;
         };
-        if !config.client_keys.accepts(headers.presented_keys()) {
+        let accepted = config.client_keys.accepts(
+            headers.presented_keys(),
+            &mut self.worker.verified_keys.borrow_mut(),
+        );
+        if !accepted {
             return self.reject(&ErrorResponse::new(
                 Status::Unauthenticated,
                 "missing or invalid API key",
@@ -64,7 +68,12 @@ impl HttpContext for Http {
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let forward = match routing::route(config, prefix, rest, upgrade) {
+        let routed = self
+            .worker
+            .routes
+            .borrow_mut()
+            .route(config, prefix, rest, upgrade);
+        let forward = match routed {
             Ok(forward) => forward,
             Err(error) => return self.reject(&error),
         };
@@ -95,7 +104,7 @@ impl HttpContext for Http {
         for (name, value) in headers.upstream_edits(&upstream) {
             host::set_request_header(name, value);
         }
-        if let Some(route) = forward.live {
+        if let Some(route) = forward.live.clone() {
             let seed = host::now_ms() ^ u64::from(self.context_id).rotate_left(32);
             self.live = Some(LiveSession::new(route, seed));
         }

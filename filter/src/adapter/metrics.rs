@@ -31,6 +31,18 @@ impl Metric {
         self.add(1);
     }
 
+    /// Counted in Envoy at once, for a counter other workers read (`process_total`).
+    pub fn increment_now(&self) {
+        self.increment();
+        self.flush();
+    }
+
+    /// The counter's value for the whole Envoy process, as far as it was flushed; `None` when
+    /// Envoy cannot say. A read that returns a number, not bytes, costs the request little.
+    pub fn process_total(&self) -> Option<u64> {
+        hostcalls::get_metric(self.0?).ok()
+    }
+
     pub fn add(&self, by: u64) {
         self.1.set(self.1.get().saturating_add(by));
     }
@@ -54,6 +66,8 @@ pub struct Metrics {
     pub token_fetch_failures: Metric,
     pub token_cache_hits: Metric,
     pub token_waits: Metric,
+    /// Counted as soon as it happens: workers compare its process total to know that a token
+    /// was refused elsewhere (see `token::worker_copy`).
     pub upstream_unauthorized: Metric,
     /// Per credential, in `Config::credentials` order.
     pub token_remaining_seconds: Vec<Metric>,

@@ -4,19 +4,26 @@
 
 use super::host::{self, SharedData};
 use super::metrics::Metrics;
+use crate::client_auth::VerifiedKeys;
 use crate::config::{Config, TokenSource};
 use crate::error_response::{ErrorResponse, Status};
+use crate::routing::memo::RouteMemo;
 use crate::token::cache::{Lookup, Policy, TokenCache};
+use crate::token::worker_copy::WorkerCopy;
 use crate::token::{call, response};
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// The state one worker's root context shares with its HTTP contexts.
 pub struct Worker {
     pub config: Config,
     pub metrics: Metrics,
+    /// Client keys this worker has matched against `config.client_keys`.
+    pub verified_keys: RefCell<VerifiedKeys>,
+    /// Where this worker's recent REST paths went.
+    pub routes: RefCell<RouteMemo>,
     shared_keys: Vec<String>,
     waiters: RefCell<Vec<Waiter>>,
     /// Credentials whose fetch lease a request took; the root dispatches on its next tick.
@@ -26,7 +33,11 @@ pub struct Worker {
     /// Which token (credential, generation) a resumed request carries, for 401 handling.
     handed_out: RefCell<HashMap<u32, (usize, u64)>>,
     /// `Bearer <token>` of static credentials, built once.
-    static_bearer: Vec<Option<String>>,
+    static_bearer: Vec<Option<Rc<str>>>,
+    /// This worker's copy of each credential's fetched token, taken from shared data. A copy
+    /// serves until its token's last seconds or a refusal anywhere; then shared data is read
+    /// again, where a background refresh has long put the next token.
+    copies: RefCell<Vec<Option<WorkerCopy>>>,
 }
 
 struct Waiter {
@@ -36,10 +47,10 @@ struct Waiter {
 }
 
 /// What a request does about its token.
-pub enum TokenStep<'a> {
+pub enum TokenStep {
     Use {
-        /// Borrowed for a static credential: its header value is built once.
-        token: Cow<'a, str>,
+        /// The whole `authorization` value, built once per token.
+        token: Rc<str>,
         generation: Option<u64>,
     },
     Pause,
@@ -62,12 +73,16 @@ impl Worker {
             .credentials
             .iter()
             .map(|c| match &c.source {
-                TokenSource::Static(token) => Some(bearer(token)),
+                TokenSource::Static(token) => Some(bearer(token).into()),
                 _ => None,
             })
             .collect();
+        let copies = config.credentials.iter().map(|_| None).collect();
         let worker = Worker {
             static_bearer,
+            copies: RefCell::new(copies),
+            verified_keys: RefCell::default(),
+            routes: RefCell::default(),
             config,
             metrics,
             shared_keys,
@@ -103,22 +118,42 @@ impl Worker {
         context_id: u32,
         credential: usize,
         now: &dyn Fn() -> u64,
-    ) -> TokenStep<'_> {
+    ) -> TokenStep {
         if let Some(Some(bearer)) = self.static_bearer.get(credential) {
             return TokenStep::Use {
-                token: Cow::Borrowed(bearer),
+                token: Rc::clone(bearer),
                 generation: None,
             };
         }
         let now_ms = now();
+        // Read before shared data, so a refusal counted in between voids the copy taken.
+        let refusals = self.metrics.upstream_unauthorized.process_total();
+        if let Some(step) = self.use_copy(credential, now_ms, refusals) {
+            return step;
+        }
         let Some(cache) = self.cache(credential) else {
             return TokenStep::Fail(no_token("unknown_credential"));
         };
         match cache.lookup(now_ms) {
-            Lookup::Ready { token, generation } => {
+            Lookup::Ready {
+                token,
+                generation,
+                expires_at_ms,
+            } => {
                 self.metrics.token_cache_hits.increment();
+                let token: Rc<str> = bearer(&token).into();
+                if let (Some(seen), Some(slot)) =
+                    (refusals, self.copies.borrow_mut().get_mut(credential))
+                {
+                    *slot = Some(WorkerCopy::new(
+                        Rc::clone(&token),
+                        generation,
+                        expires_at_ms,
+                        seen,
+                    ));
+                }
                 TokenStep::Use {
-                    token: Cow::Owned(bearer(&token)),
+                    token,
                     generation: Some(generation),
                 }
             }
@@ -139,6 +174,20 @@ impl Worker {
         }
     }
 
+    /// This worker's copy of the token, while it may be used.
+    fn use_copy(&self, credential: usize, now_ms: u64, refusals: Option<u64>) -> Option<TokenStep> {
+        let copies = self.copies.borrow();
+        let (token, generation) = copies
+            .get(credential)?
+            .as_ref()?
+            .usable(now_ms, refusals?)?;
+        self.metrics.token_cache_hits.increment();
+        Some(TokenStep::Use {
+            token,
+            generation: Some(generation),
+        })
+    }
+
     /// A request ended: forget it.
     pub fn forget(&self, context_id: u32) {
         self.waiters
@@ -154,15 +203,20 @@ impl Worker {
 
     /// Vertex answered 401 to a request carrying this token: the next request fetches anew.
     pub fn token_refused(&self, credential: usize, generation: u64) {
-        self.metrics.upstream_unauthorized.increment();
         if let Some(cache) = self.cache(credential) {
             cache.mark_stale(generation);
         }
+        // After the shared entry is stale: a worker that sees the count move reads it anew.
+        self.metrics.upstream_unauthorized.increment_now();
     }
 
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
     pub fn on_tick(&self, now_ms: u64) {
         self.metrics.flush();
+        self.copies
+            .borrow_mut()
+            .iter_mut()
+            .for_each(|copy| *copy = None);
         let requested: Vec<usize> = self.fetch_requested.borrow_mut().drain(..).collect();
         for credential in requested {
             self.start_fetch(credential, now_ms);
@@ -255,9 +309,9 @@ impl Worker {
                 .or_insert_with(|| self.current(waiter.credential, now_ms))
                 .clone();
             match lookup {
-                Lookup::Ready { token, generation } => {
-                    self.resume_with(&waiter, &token, generation)
-                }
+                Lookup::Ready {
+                    token, generation, ..
+                } => self.resume_with(&waiter, &token, generation),
                 Lookup::Failed(code) => self.fail(&waiter, &no_token(&code)),
                 Lookup::Wait if now_ms >= waiter.deadline_ms => {
                     self.fail(&waiter, &no_token("timeout"))

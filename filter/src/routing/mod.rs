@@ -1,6 +1,7 @@
 //! Requests: which path forms are served, where they go, and what is refused.
 
 pub mod host;
+pub mod memo;
 pub mod path;
 pub mod query;
 pub mod resolve;

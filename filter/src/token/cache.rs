@@ -39,7 +39,11 @@ const CAS_ATTEMPTS: usize = 8;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// Use this token; `generation` identifies it for `mark_stale`.
-    Ready { token: String, generation: u64 },
+    Ready {
+        token: String,
+        generation: u64,
+        expires_at_ms: u64,
+    },
     /// This caller now holds the fetch lease and must fetch.
     Fetch,
     /// Another fetch is in flight: wait for it.
@@ -96,14 +100,8 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
     pub fn lookup(&self, now_ms: u64) -> Lookup {
         let timeout = self.policy.fetch_timeout_ms;
         self.update(|entry| {
-            if let Some(token) = usable(entry, now_ms) {
-                return (
-                    Lookup::Ready {
-                        token,
-                        generation: entry.generation,
-                    },
-                    false,
-                );
+            if let Some(ready) = ready(entry, now_ms) {
+                return (ready, false);
             }
             if entry.lease_until_ms > now_ms {
                 return (Lookup::Wait, false);
@@ -120,11 +118,8 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
     /// The token as it stands, without taking a lease: for requests already waiting.
     pub fn peek(&self, now_ms: u64) -> Lookup {
         let (entry, _) = self.read();
-        match usable(&entry, now_ms) {
-            Some(token) => Lookup::Ready {
-                token,
-                generation: entry.generation,
-            },
+        match ready(&entry, now_ms) {
+            Some(ready) => ready,
             None if entry.lease_until_ms > now_ms => Lookup::Wait,
             None => recent_failure(&entry, now_ms).map_or(Lookup::Fetch, Lookup::Failed),
         }
@@ -204,9 +199,19 @@ fn recent_failure(entry: &Entry, now_ms: u64) -> Option<String> {
     (entry.failures > 0 && now_ms < entry.failed_at_ms + DEMAND_RETRY_MS).then(|| code.clone())
 }
 
-fn usable(entry: &Entry, now_ms: u64) -> Option<String> {
+/// The entry's token as a `Lookup::Ready`, while it may still be handed out.
+fn ready(entry: &Entry, now_ms: u64) -> Option<Lookup> {
     let token = entry.token.as_ref()?;
-    (now_ms + EXPIRY_SAFETY_MS < entry.expires_at_ms).then(|| token.clone())
+    may_hand_out(entry.expires_at_ms, now_ms).then(|| Lookup::Ready {
+        token: token.clone(),
+        generation: entry.generation,
+        expires_at_ms: entry.expires_at_ms,
+    })
+}
+
+/// A token expiring at `expires_at_ms` may go out with a request: it is not in its last seconds.
+pub fn may_hand_out(expires_at_ms: u64, now_ms: u64) -> bool {
+    now_ms + EXPIRY_SAFETY_MS < expires_at_ms
 }
 
 pub fn backoff_ms(failures: u32) -> u64 {

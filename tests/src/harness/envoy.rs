@@ -180,6 +180,18 @@ impl Envoy {
         admin::parse_stats(&admin::get(self.admin_port, "/stats?format=json").await?)
     }
 
+    /// Connections each worker has accepted on the client listener so far, by the worker's
+    /// stat name (`listener.127.0.0.1_0.worker_N.downstream_cx_total`).
+    pub async fn connections_per_worker(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let mut stats = self.stats().await?;
+        stats.retain(|name, _| {
+            name.starts_with("listener.127.0.0.1_")
+                && name.contains(".worker_")
+                && name.ends_with(".downstream_cx_total")
+        });
+        Ok(stats)
+    }
+
     /// Counters and gauges whose name starts with `prefix`.
     pub async fn stats_with_prefix(&self, prefix: &str) -> anyhow::Result<BTreeMap<String, u64>> {
         let mut stats = self.stats().await?;

@@ -51,14 +51,16 @@ fn stored_token_is_served_to_everyone() {
         cache(&store).lookup(T0 + 20),
         Lookup::Ready {
             token: "ya29.a".into(),
-            generation: 1
+            generation: 1,
+            expires_at_ms: T0 + 10 + 3_600_000
         }
     );
     assert_eq!(
         cache(&store).peek(T0 + 20),
         Lookup::Ready {
             token: "ya29.a".into(),
-            generation: 1
+            generation: 1,
+            expires_at_ms: T0 + 10 + 3_600_000
         }
     );
 }
@@ -114,7 +116,8 @@ fn a_valid_token_keeps_serving_while_refresh_fails() {
         cache(&store).lookup(due + 10),
         Lookup::Ready {
             token: "ya29.a".into(),
-            generation: 1
+            generation: 1,
+            expires_at_ms: T0 + 3_600_000
         }
     );
     assert!(!cache(&store).take_refresh_lease(due + 10), "backing off");
@@ -137,7 +140,8 @@ fn refresh_is_due_only_inside_the_margin_and_only_once() {
         cache(&store).lookup(T0 + 3_300_200),
         Lookup::Ready {
             token: "ya29.b".into(),
-            generation: 2
+            generation: 2,
+            expires_at_ms: T0 + 3_300_100 + 3_600_000
         }
     );
 }
