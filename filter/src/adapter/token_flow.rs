@@ -213,10 +213,6 @@ impl Worker {
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
     pub fn on_tick(&self, now_ms: u64) {
         self.metrics.flush();
-        self.copies
-            .borrow_mut()
-            .iter_mut()
-            .for_each(|copy| *copy = None);
         let requested: Vec<usize> = self.fetch_requested.borrow_mut().drain(..).collect();
         for credential in requested {
             self.start_fetch(credential, now_ms);
