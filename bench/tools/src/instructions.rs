@@ -1,8 +1,9 @@
 //! Instructions per request, counted by callgrind. Each variant's Envoy runs with one worker
 //! under valgrind; after a warm-up (so V8 has compiled the hot Wasm code), counting is switched
 //! on for exactly N sequential requests on one connection, then dumped. Unlike requests/s, the
-//! count repeats to about 0.1% from run to run whatever else the shared machine is doing, so it
-//! separates differences of a few percent that timings here cannot.
+//! count does not move with what else the shared machine is doing; between runs it moves by up
+//! to 2% (the floor filter measured 253k to 258k in one afternoon), where requests/s moves by
+//! up to 30%.
 
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};

@@ -107,7 +107,7 @@ impl Results<'_> {
         let _ = writeln!(
             o,
             "Each Envoy again, with one worker, under `valgrind --tool=callgrind`: {} requests on one connection, counted after {} warm-up requests (so V8 has compiled the hot code). \
-             Envoy's user-space instructions are counted, the filter's compiled Wasm among them (the kernel's are not); the count repeats to about 1% between runs whatever the neighbours do, where requests/s above move by 5 to 15%.\n",
+             Envoy's user-space instructions are counted, the filter's compiled Wasm among them (the kernel's are not); the count does not move with what the neighbours do; between runs of one variant it moves by up to 2%, where requests/s above move by up to 30%.\n",
             self.settings.callgrind_requests,
             crate::instructions::WARMUP_REQUESTS
         );
@@ -134,7 +134,7 @@ impl Results<'_> {
             floor - bare,
             ours - floor,
             ins.get(&Variant::OursSa)
-                .map(|sa| format!("; the shared-data token lookup (ours-sa − ours) {:+.0}", sa - ours))
+                .map(|sa| format!("; the `service_account` path (ours-sa − ours: the response status read for 401s, the clock and the refusal count) {:+.0}", sa - ours))
                 .unwrap_or_default()
         );
     }
@@ -184,7 +184,7 @@ impl Results<'_> {
         );
         let _ = writeln!(o, "- **floor**: `bench/floor-filter`, a Wasm filter that only reads `:path` and sets `:path`, `:authority`, `authorization` and `x-vertex-passthrough` (DESIGN.md \"Performance\"); routes match the marker (built with the same release profile and `wasm-opt -O3` pass as ours);");
         let _ = writeln!(o, "- **ours**: vertex-passthrough (`target/wasm32-wasip1/release/vertex_passthrough.wasm`) with an `access_token` credential and one client key; routes match the marker;");
-        let _ = writeln!(o, "- **ours-sa**: the same with a `service_account` credential (the emulator's OAuth endpoint minted the token once; every request then reads it from the shared-data cache: the production hot path).\n");
+        let _ = writeln!(o, "- **ours-sa**: the same with a `service_account` credential (the emulator's OAuth endpoint minted the token once; every request then takes it from the worker's copy of the shared cache: the production hot path).\n");
         let _ = writeln!(o, "Upstreams on 127.0.0.1, plain HTTP: nginx (one process) answers REST with a small JSON body, and only if a bearer token arrived and the marker did not; `vp-bench upstream` serves SSE and the Live WebSocket. Every request is the google-genai SDK's form (`POST /vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent`, small JSON body, client key in `x-api-key`). Variants alternate, and the order rotates every round. \"Envoy CPU\" is the Envoy process's user + system time during the run divided by the requests served: it moves less than requests/s with what else runs on the machine (see Noise).\n");
 
         // REST
@@ -239,7 +239,7 @@ impl Results<'_> {
         }
         let _ = writeln!(
             o,
-            "Envoy CPU per request: Wasm itself (floor − bare) {:+.1} µs; our logic (ours − floor) {:+.1} µs; the shared-data token lookup (ours-sa − ours) {:+.1} µs.\n",
+            "Envoy CPU per request: Wasm itself (floor − bare) {:+.1} µs; our logic (ours − floor) {:+.1} µs; the `service_account` path (ours-sa − ours) {:+.1} µs.\n",
             c(Variant::Floor, Variant::Bare),
             c(Variant::Ours, Variant::Floor),
             c(Variant::OursSa, Variant::Ours)

@@ -16,7 +16,8 @@ pub enum Variant {
     /// vertex-passthrough with an `access_token` credential.
     Ours,
     /// vertex-passthrough with a `service_account` credential (token from the emulator's OAuth
-    /// endpoint, then served from the shared-data cache): the production hot path.
+    /// endpoint, then served from the worker's copy of the shared cache): the production hot
+    /// path.
     OursSa,
     /// Optional (`BENCH_CANDIDATE_WASM=FILE`): another build of our filter, e.g. a proposed
     /// change, measured side by side with the others; `access_token` like `Ours`.
