@@ -287,6 +287,11 @@ async fn vertex_401_on_one_worker_makes_the_other_worker_fetch_a_new_token() {
     let stack = Stack::start().await;
     let (first, worker) = connection_on_a_new_worker(&stack, None).await;
     let (second, _) = connection_on_a_new_worker(&stack, Some(&worker)).await;
+    let connections = stack
+        .envoy
+        .connections_per_worker()
+        .await
+        .expect("admin stats");
     let refused = last_bearer(&stack);
     stack.emulator.revoke_all_tokens();
     let (code, _, _) = google_error(post_on(&stack, &first).await).await;
@@ -299,6 +304,15 @@ async fn vertex_401_on_one_worker_makes_the_other_worker_fetch_a_new_token() {
     );
     assert_ne!(last_bearer(&stack), refused);
     assert_eq!(stack.emulator.token_requests().len(), 2);
+    assert_eq!(
+        stack
+            .envoy
+            .connections_per_worker()
+            .await
+            .expect("admin stats"),
+        connections,
+        "both requests went over the connections already open, so to the two workers"
+    );
 }
 
 #[tokio::test]
