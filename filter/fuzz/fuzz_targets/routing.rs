@@ -9,9 +9,9 @@ use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::sync::OnceLock;
-use vertex_passthrough::config::Config;
-use vertex_passthrough::routing::memo::RouteMemo;
-use vertex_passthrough::routing::{self, Forward};
+use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::routing::memo::RouteMemo;
+use vertex_passthrough_core::routing::{self, Destination};
 
 fn fixture() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -68,7 +68,7 @@ fn percent_decoded(text: &str) -> Vec<u8> {
 
 fn check(
     config: &Config,
-    result: Result<Forward, vertex_passthrough::error_response::ErrorResponse>,
+    result: Result<Destination, vertex_passthrough_core::error_response::ErrorResponse>,
 ) {
     let forward = match result {
         Ok(forward) => forward,
