@@ -81,7 +81,9 @@ impl<H: Host> HttpRequest<H> {
         match live.on_client_bytes(&bytes, end_of_stream, &proxy.config, &proxy.metrics) {
             ClientStep::Buffer => Flow::Pause,
             ClientStep::Replace(new_bytes) => {
-                proxy.host.replace_body(Body::Request, body_size, &new_bytes);
+                proxy
+                    .host
+                    .replace_body(Body::Request, body_size, &new_bytes);
                 Flow::Continue
             }
             ClientStep::Pass => Flow::Continue,

@@ -43,6 +43,8 @@ impl MockProxy {
             refuse_dispatch: Cell::new(false),
             call_response: RefCell::new((None, Vec::new())),
             tick: Cell::new(None),
+            shared_reads: Cell::new(0),
+            status_reads: Cell::new(0),
         }))
     }
 
@@ -112,6 +114,9 @@ pub struct Worker {
     /// The callout response being delivered: status and body.
     call_response: RefCell<(Option<u16>, Vec<u8>)>,
     tick: Cell<Option<Duration>>,
+    /// Host calls that hand data back, counted: shared-data reads and response-status reads.
+    shared_reads: Cell<usize>,
+    status_reads: Cell<usize>,
 }
 
 /// One worker's host: a handle, cloned freely.
@@ -177,13 +182,7 @@ impl MockHost {
     }
 
     fn with_current(&self, context_id: u32, change: impl FnOnce(&mut MockRequest)) {
-        change(
-            self.0
-                .requests
-                .borrow_mut()
-                .entry(context_id)
-                .or_default(),
-        );
+        change(self.0.requests.borrow_mut().entry(context_id).or_default());
     }
 
     pub fn callouts(&self) -> Vec<MockCallout> {
@@ -197,6 +196,16 @@ impl MockHost {
 
     pub fn tick_period(&self) -> Option<Duration> {
         self.0.tick.get()
+    }
+
+    /// Shared-data reads this worker made.
+    pub fn shared_reads(&self) -> usize {
+        self.0.shared_reads.get()
+    }
+
+    /// Response-status reads this worker made.
+    pub fn status_reads(&self) -> usize {
+        self.0.status_reads.get()
     }
 
     fn current(&self, change: impl FnOnce(&mut MockRequest)) {
@@ -235,6 +244,7 @@ impl Host for MockHost {
     }
 
     fn response_status(&self) -> Option<u16> {
+        self.0.status_reads.set(self.0.status_reads.get() + 1);
         self.request(self.0.current.get()).response_status
     }
 
@@ -311,6 +321,7 @@ impl Host for MockHost {
     }
 
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.0.shared_reads.set(self.0.shared_reads.get() + 1);
         match self.0.proxy.shared.borrow().get(key) {
             Some((value, cas)) => (Some(value.clone()), Some(*cas)),
             None => (None, None),

@@ -62,9 +62,10 @@ impl<H: Host> WorkerState<H> {
                 remove_marker: headers.is_none_or(|h| h.has(MARKER_HEADER)),
             };
         };
-        let accepted = config
-            .client_keys
-            .accepts(headers.presented_keys(), &mut self.verified_keys.borrow_mut());
+        let accepted = config.client_keys.accepts(
+            headers.presented_keys(),
+            &mut self.verified_keys.borrow_mut(),
+        );
         if !accepted {
             return Decision::Reject(ErrorResponse::new(
                 Status::Unauthenticated,
@@ -74,7 +75,10 @@ impl<H: Host> WorkerState<H> {
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let routed = self.routes.borrow_mut().route(config, prefix, rest, upgrade);
+        let routed = self
+            .routes
+            .borrow_mut()
+            .route(config, prefix, rest, upgrade);
         let destination = match routed {
             Ok(destination) => destination,
             Err(error) => return Decision::Reject(error),

@@ -111,8 +111,7 @@ impl Host for ProxyWasm {
     fn send_error(&self, error: &ErrorResponse) {
         let body = error.body();
         let headers = vec![("content-type", "application/json")];
-        if hostcalls::send_http_response(error.http_code(), headers, Some(body.as_bytes()))
-            .is_err()
+        if hostcalls::send_http_response(error.http_code(), headers, Some(body.as_bytes())).is_err()
         {
             log::warn!("vertex-passthrough: could not send a local response");
         }

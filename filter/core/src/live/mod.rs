@@ -16,7 +16,7 @@ pub mod setup;
 pub mod setup_model;
 
 #[cfg(test)]
-mod test_frames;
+pub(crate) mod test_frames;
 
 pub use accounting::{Direction, LiveObserver, Totals};
 pub use first_message::{read_first_message, FirstMessage, FirstMessageReader};

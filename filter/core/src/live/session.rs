@@ -249,3 +249,6 @@ fn add(metrics: &LiveMetrics, increments: Totals, direction: Direction) {
     metrics.response_tokens.add(increments.response_tokens);
     metrics.total_tokens.add(increments.total_tokens);
 }
+
+#[cfg(test)]
+mod tests;

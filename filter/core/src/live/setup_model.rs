@@ -3,8 +3,8 @@
 //! so a model that needs another location or credential is refused with a reason that says how
 //! to connect instead. Reasons end up in a close frame: they are kept under 123 bytes.
 
-use crate::config::{Config, ResolvedAlias};
 use super::model_name::{self, ModelName, ModelNameError};
+use crate::config::{Config, ResolvedAlias};
 use crate::routing::LiveTarget;
 
 const DEFAULT_PUBLISHER: &str = "google";

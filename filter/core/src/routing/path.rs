@@ -1,7 +1,7 @@
 //! The path forms the filter serves, read after the route prefix (DESIGN.md "Requests").
 
-use crate::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
 use crate::error_response::{ErrorResponse, Status};
+use crate::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
 
 /// A REST call: `M:METHOD` with whatever the path said about where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

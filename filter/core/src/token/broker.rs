@@ -218,7 +218,10 @@ impl TokenBroker {
             cache.mark_stale(token.generation);
         }
         // After the shared entry is stale: a worker that sees the count move reads it anew.
-        proxy.metrics.upstream_unauthorized.increment_now(&proxy.host);
+        proxy
+            .metrics
+            .upstream_unauthorized
+            .increment_now(&proxy.host);
     }
 
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.
@@ -357,7 +360,13 @@ impl TokenBroker {
         }
     }
 
-    fn resume_with<H: Host>(&self, proxy: &Proxy<H>, waiter: &Waiter, token: &str, generation: u64) {
+    fn resume_with<H: Host>(
+        &self,
+        proxy: &Proxy<H>,
+        waiter: &Waiter,
+        token: &str,
+        generation: u64,
+    ) {
         if !proxy.host.enter_context(waiter.context_id) {
             return;
         }
