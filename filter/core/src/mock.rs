@@ -33,7 +33,7 @@ impl MockProxy {
 
     /// A worker of this proxy.
     pub fn worker(self: &Rc<Self>) -> MockHost {
-        MockHost(Rc::new(Worker {
+        MockHost(Rc::new(MockWorker {
             proxy: Rc::clone(self),
             current: Cell::new(0),
             requests: RefCell::default(),
@@ -101,7 +101,7 @@ pub struct MockCallout {
     pub body: Option<Vec<u8>>,
 }
 
-pub struct Worker {
+pub struct MockWorker {
     proxy: Rc<MockProxy>,
     /// The request host calls act on.
     current: Cell<u32>,
@@ -121,7 +121,7 @@ pub struct Worker {
 
 /// One worker's host: a handle, cloned freely.
 #[derive(Clone)]
-pub struct MockHost(Rc<Worker>);
+pub struct MockHost(Rc<MockWorker>);
 
 impl MockHost {
     pub fn proxy(&self) -> &Rc<MockProxy> {

@@ -73,7 +73,7 @@ const CLIENT: [(&str, &str); 9] = [
     ("x-request-id", "abc"),
 ];
 
-fn forward(authorization: Option<&str>, upgrade: bool) -> Upstream<'_> {
+fn upstream_for(authorization: Option<&str>, upgrade: bool) -> Upstream<'_> {
     Upstream {
         path:
             "/v1/projects/p/locations/us-central1/publishers/google/models/gemini:generateContent",
@@ -145,7 +145,7 @@ fn the_first_value_of_each_key_header_is_presented() {
 
 #[test]
 fn upstream_drops_client_credentials_and_rewrites_path_and_authority() {
-    let sent = upstream_of(&CLIENT, &forward(Some("Bearer ya29.google"), false));
+    let sent = upstream_of(&CLIENT, &upstream_for(Some("Bearer ya29.google"), false));
     assert_eq!(
         sent,
         owned(&[
@@ -171,7 +171,7 @@ fn only_headers_the_request_has_are_removed() {
         ("x-api-key", "k"),
     ]);
     let headers = RequestHeaders::parse(&bytes).unwrap();
-    let upstream = forward(Some("Bearer ya29.google"), true);
+    let upstream = upstream_for(Some("Bearer ya29.google"), true);
     let removed: Vec<_> = headers
         .upstream_edits(upstream)
         .filter(|(_, value)| value.is_none())
@@ -188,7 +188,7 @@ fn a_clients_own_marker_is_replaced_by_one_marker() {
             (MARKER_HEADER, "forged"),
             (MARKER_HEADER, "again"),
         ],
-        &forward(None, false),
+        &upstream_for(None, false),
     );
     let markers: Vec<_> = sent.iter().filter(|(n, _)| n == MARKER_HEADER).collect();
     assert_eq!(markers, [&(MARKER_HEADER.to_string(), "1".to_string())]);
@@ -196,7 +196,7 @@ fn a_clients_own_marker_is_replaced_by_one_marker() {
 
 #[test]
 fn while_the_token_is_fetched_the_clients_authorization_is_removed() {
-    let sent = upstream_of(&CLIENT, &forward(None, false));
+    let sent = upstream_of(&CLIENT, &upstream_for(None, false));
     assert!(sent.iter().all(|(n, _)| n != "authorization"));
 }
 
@@ -207,12 +207,12 @@ fn an_upgrade_loses_its_compression_offer() {
         ("upgrade", "websocket"),
         ("sec-websocket-extensions", "permessage-deflate"),
     ];
-    let upgraded = upstream_of(&client, &forward(None, true));
+    let upgraded = upstream_of(&client, &upstream_for(None, true));
     assert!(upgraded
         .iter()
         .all(|(n, _)| n != "sec-websocket-extensions"));
     assert!(upgraded.contains(&("upgrade".to_string(), "websocket".to_string())));
-    let plain = upstream_of(&client, &forward(None, false));
+    let plain = upstream_of(&client, &upstream_for(None, false));
     assert!(plain.iter().any(|(n, _)| n == "sec-websocket-extensions"));
 }
 
@@ -220,7 +220,7 @@ fn an_upgrade_loses_its_compression_offer() {
 fn a_request_without_a_host_gets_the_vertex_authority() {
     let sent = upstream_of(
         &[(":path", "/vertex_ai/v1/models/m:generateContent")],
-        &forward(None, false),
+        &upstream_for(None, false),
     );
     assert!(sent.contains(&(
         ":authority".to_string(),

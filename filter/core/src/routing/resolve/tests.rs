@@ -21,19 +21,19 @@ fn config() -> Config {
     Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
 }
 
-fn forward(path: &str) -> Destination {
+fn destination(path: &str) -> Destination {
     let config = config();
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
     route(&config, prefix, rest, false).unwrap()
 }
 
-fn forward_live(path: &str) -> Result<Destination, ErrorResponse> {
+fn destination_live(path: &str) -> Result<Destination, ErrorResponse> {
     let config = config();
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
     route(&config, prefix, rest, true)
 }
 
-fn live_route(f: &Destination) -> &LiveTarget {
+fn live_target(f: &Destination) -> &LiveTarget {
     f.live.as_ref().expect("a Live upgrade resolves a route")
 }
 
@@ -49,7 +49,7 @@ fn credential_name(f: &Destination) -> String {
 
 #[test]
 fn full_form_is_forwarded_unchanged_to_the_locations_host() {
-    let f = forward("/vertex_ai/v1/projects/proj-alpha/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent");
+    let f = destination("/vertex_ai/v1/projects/proj-alpha/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent");
     assert_eq!(f.path, "/v1/projects/proj-alpha/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent");
     assert_eq!(f.authority, "europe-west4-aiplatform.googleapis.com");
     assert_eq!(credential_name(&f), "default");
@@ -57,14 +57,14 @@ fn full_form_is_forwarded_unchanged_to_the_locations_host() {
 
 #[test]
 fn short_form_is_expanded_with_the_defaults() {
-    let f = forward("/vertex-ai/models/gemini-2.0-flash:countTokens");
+    let f = destination("/vertex-ai/models/gemini-2.0-flash:countTokens");
     assert_eq!(f.path, "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:countTokens");
     assert_eq!(f.authority, "us-central1-aiplatform.googleapis.com");
 }
 
 #[test]
 fn alias_supplies_model_project_location_and_credential() {
-    let f = forward("/vertex_ai/v1beta1/projects/whatever/locations/us/publishers/google/models/beta-live:generateContent");
+    let f = destination("/vertex_ai/v1beta1/projects/whatever/locations/us/publishers/google/models/beta-live:generateContent");
     assert_eq!(f.path, "/v1beta1/projects/proj-beta/locations/europe-west4/publishers/google/models/gemini-2.0-flash-live-preview-04-09:generateContent");
     assert_eq!(f.authority, "europe-west4-aiplatform.googleapis.com");
     assert_eq!(credential_name(&f), "beta");
@@ -73,20 +73,20 @@ fn alias_supplies_model_project_location_and_credential() {
 
 #[test]
 fn alias_to_global_uses_the_global_host() {
-    let f = forward("/vertex_ai/models/flash:streamGenerateContent?alt=sse");
+    let f = destination("/vertex_ai/models/flash:streamGenerateContent?alt=sse");
     assert_eq!(f.path, "/v1/projects/proj-alpha/locations/global/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse");
     assert_eq!(f.authority, "aiplatform.googleapis.com");
 }
 
 #[test]
 fn alias_publisher_wins_over_the_default() {
-    let f = forward("/vertex_ai/models/claude:streamRawPredict");
+    let f = destination("/vertex_ai/models/claude:streamRawPredict");
     assert_eq!(f.path, "/v1/projects/proj-alpha/locations/us-east5/publishers/anthropic/models/claude-3-5-sonnet@20240620:streamRawPredict");
 }
 
 #[test]
 fn query_is_kept_minus_key_and_model() {
-    let f = forward("/vertex_ai/models/m:streamGenerateContent?key=sk-test&alt=sse&model=x");
+    let f = destination("/vertex_ai/models/m:streamGenerateContent?key=sk-test&alt=sse&model=x");
     assert!(
         f.path.ends_with(":streamGenerateContent?alt=sse"),
         "{}",
@@ -109,19 +109,19 @@ fn live_path_without_upgrade_asks_for_a_websocket() {
 
 #[test]
 fn live_upgrade_uses_the_alias_location_and_drops_the_model_parameter() {
-    let f = forward_live("/vertex_ai/live?model=beta-live&foo=1").unwrap();
+    let f = destination_live("/vertex_ai/live?model=beta-live&foo=1").unwrap();
     assert_eq!(
         f.path,
         "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent?foo=1"
     );
     assert_eq!(f.authority, "europe-west4-aiplatform.googleapis.com");
     assert_eq!(credential_name(&f), "beta");
-    assert_eq!(live_route(&f).project, "proj-beta");
+    assert_eq!(live_target(&f).project, "proj-beta");
 }
 
 #[test]
 fn live_upgrade_keeps_the_version_the_client_named() {
-    let f = forward_live(
+    let f = destination_live(
         "/vertex_ai//ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent",
     )
     .unwrap();
@@ -130,15 +130,15 @@ fn live_upgrade_keeps_the_version_the_client_named() {
         "/ws/google.cloud.aiplatform.v1.LlmBidiService/BidiGenerateContent"
     );
     assert_eq!(f.authority, "us-central1-aiplatform.googleapis.com");
-    assert_eq!(live_route(&f).model, None);
+    assert_eq!(live_target(&f).model, None);
 }
 
 #[test]
 fn live_upgrade_with_a_full_model_name_checks_the_project() {
-    let f = forward_live("/vertex_ai/live?model=projects%2Fproj-beta%2Flocations%2Fus%2Fpublishers%2Fgoogle%2Fmodels%2Fm").unwrap();
+    let f = destination_live("/vertex_ai/live?model=projects%2Fproj-beta%2Flocations%2Fus%2Fpublishers%2Fgoogle%2Fmodels%2Fm").unwrap();
     assert_eq!(f.authority, "aiplatform.us.rep.googleapis.com");
     assert_eq!(credential_name(&f), "beta");
-    let e = forward_live(
+    let e = destination_live(
         "/vertex_ai/live?model=projects/other/locations/us/publishers/google/models/m",
     )
     .unwrap_err();
@@ -147,7 +147,7 @@ fn live_upgrade_with_a_full_model_name_checks_the_project() {
 
 #[test]
 fn live_upgrade_with_a_path_like_model_is_refused() {
-    let e = forward_live("/vertex_ai/live?model=..%2F..%2Fadmin").unwrap_err();
+    let e = destination_live("/vertex_ai/live?model=..%2F..%2Fadmin").unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
 }
 
@@ -176,7 +176,7 @@ fn without_a_default_project_short_forms_need_one() {
 // answered 404 for a GET on generateContent).
 #[test]
 fn a_websocket_upgrade_on_a_rest_path_is_refused() {
-    let e = forward_live("/vertex_ai/models/flash:generateContent").unwrap_err();
+    let e = destination_live("/vertex_ai/models/flash:generateContent").unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
     assert!(e.message.contains("/vertex_ai/live"), "{}", e.message);
 }
@@ -189,7 +189,7 @@ fn disguised_key_parameters_are_not_forwarded() {
         "%6Bey=sk-1&alt=sse",
         "alt=sse&%6b%65%79=sk-1",
     ] {
-        let f = forward(&format!("/vertex_ai/models/flash:generateContent?{query}"));
+        let f = destination(&format!("/vertex_ai/models/flash:generateContent?{query}"));
         assert!(
             f.path.ends_with(":generateContent?alt=sse"),
             "{query}: {}",
@@ -200,6 +200,6 @@ fn disguised_key_parameters_are_not_forwarded() {
 
 #[test]
 fn a_live_model_parameter_that_is_not_utf8_is_refused_not_defaulted() {
-    let e = forward_live("/vertex_ai/live?model=%FF%FE").unwrap_err();
+    let e = destination_live("/vertex_ai/live?model=%FF%FE").unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
 }
