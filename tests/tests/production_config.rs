@@ -409,3 +409,40 @@ async fn a_live_setup_just_under_the_filters_limit_opens_the_session() {
         .await;
     assert!(answer.get("setupComplete").is_some(), "{answer}");
 }
+
+/// The DNS cache's bound (max_hosts): invented locations take at most that many places; one
+/// more host is refused by Envoy without a connection, and the hosts in it keep working.
+#[tokio::test]
+async fn the_dns_cache_holds_at_most_max_hosts_hosts() {
+    let prod = Production::start(None).await;
+    let source = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let max_hosts = source["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| f["typed_config"]["dns_cache_config"]["max_hosts"].as_u64())
+        .expect("envoy.yaml's DNS cache has max_hosts");
+    let call = |location: String| {
+        let prod = &prod;
+        async move {
+            prod.post(
+                &alias_path(&location, "gemini-2.5-flash", "generateContent"),
+                &[("x-api-key", SHIPPED_KEY)],
+                generate_body(),
+            )
+            .await
+            .status()
+        }
+    };
+    for n in 0..max_hosts {
+        let status = call(format!("zz-invented-{n}")).await;
+        assert_ne!(status, 503, "host {n} of {max_hosts}");
+    }
+    assert_eq!(prod.emulator.vertex_requests().len() as u64, max_hosts);
+    assert_eq!(call("zz-invented-one-more".to_string()).await, 503);
+    assert_eq!(prod.emulator.vertex_requests().len() as u64, max_hosts);
+    assert!(!prod.asked("zz-invented-one-more-aiplatform.googleapis.com"));
+    // A host in the cache is still served.
+    assert_ne!(call("zz-invented-0".to_string()).await, 503);
+}
