@@ -286,9 +286,7 @@ fn pinned_by_digest(url: &str) -> bool {
             && !repo.contains(':')
             && digest.len() == 64
             && digest.chars().all(|c| c.is_ascii_hexdigit())
-    }) || url
-        .strip_prefix("oci://")
-        .is_some_and(|rest| pinned_by_digest(rest))
+    }) || url.strip_prefix("oci://").is_some_and(pinned_by_digest)
 }
 
 #[test]
