@@ -184,6 +184,52 @@ fn test_template_routes_and_filters_are_envoy_yamls() {
     assert_eq!(limit(&template), limit(&production));
 }
 
+/// Seconds in a duration written like `600s`.
+fn seconds(duration: &Value) -> u64 {
+    duration
+        .as_str()
+        .and_then(|d| d.strip_suffix('s'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a duration in seconds: {duration}"))
+}
+
+/// SSE streams and Live sessions last as long as they are not idle: in envoy/envoy.yaml nothing
+/// bounds a stream's whole length, and the Vertex routes allow streams to be idle longer than
+/// the listener's default.
+#[test]
+fn envoy_yaml_bounds_vertex_streams_by_idleness_only() {
+    let production = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let hcm = connection_manager(&production);
+    for unbounded in ["request_timeout", "max_stream_duration"] {
+        assert!(
+            hcm.get(unbounded).is_none(),
+            "{unbounded}: {}",
+            hcm[unbounded]
+        );
+    }
+    assert!(hcm["common_http_protocol_options"]
+        .get("max_stream_duration")
+        .is_none());
+    assert!(hcm["common_http_protocol_options"]
+        .get("max_connection_duration")
+        .is_none());
+    let listener_idle = seconds(&hcm["stream_idle_timeout"]);
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    let vertex: Vec<&Value> = routes
+        .iter()
+        .filter(|r| r["route"]["cluster"].is_string())
+        .collect();
+    assert_eq!(vertex.len(), 2, "the REST and the WebSocket route");
+    for route in vertex {
+        let action = &route["route"];
+        assert_eq!(action["timeout"], "0s", "{route}");
+        assert!(action.get("max_stream_duration").is_none(), "{route}");
+        assert!(seconds(&action["idle_timeout"]) > listener_idle, "{route}");
+    }
+}
+
 /// The harness itself: Envoy comes up on its own ports with the built filter, serves the
 /// routes of the shipped shape, reports stats, logs to the captured file and shuts down cleanly.
 #[tokio::test]
