@@ -446,3 +446,102 @@ async fn the_dns_cache_holds_at_most_max_hosts_hosts() {
     // A host in the cache is still served.
     assert_ne!(call("zz-invented-0".to_string()).await, 503);
 }
+
+/// HTTP/2 clients get envoy.yaml's limits in Envoy's SETTINGS: 100 concurrent streams, a 64 KiB
+/// stream window and (by a WINDOW_UPDATE on the connection) a 1 MiB connection window.
+#[tokio::test]
+async fn http2_clients_get_the_stream_and_window_limits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SETTINGS: u8 = 0x4;
+    const WINDOW_UPDATE: u8 = 0x8;
+    const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    const INITIAL_WINDOW_SIZE: u16 = 0x4;
+    /// The connection window every HTTP/2 connection starts with (RFC 9113).
+    const DEFAULT_WINDOW: u32 = 65_535;
+
+    let prod = Production::start(None).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", prod.envoy.port))
+        .await
+        .unwrap();
+    // Prior knowledge (the listener's codec is AUTO), then an empty SETTINGS frame.
+    socket
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut settings: Option<Vec<(u16, u32)>> = None;
+    let mut connection_increment: Option<u32> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while settings.is_none() || connection_increment.is_none() {
+        let mut buffer = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut buffer))
+            .await
+            .expect("Envoy's SETTINGS and WINDOW_UPDATE within 10 s")
+            .unwrap();
+        assert!(n > 0, "Envoy closed the connection: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+        // Every whole frame so far: 9-byte header (length, type, flags, stream), then payload.
+        let mut at = 0;
+        while let Some(header) = received.get(at..at + 9) {
+            let length =
+                usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+            let (kind, flags) = (header[3], header[4]);
+            let stream =
+                u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+            let Some(payload) = received.get(at + 9..at + 9 + length) else {
+                break;
+            };
+            if kind == SETTINGS && flags & 0x1 == 0 {
+                settings = Some(
+                    payload
+                        .chunks(6)
+                        .map(|e| {
+                            (
+                                u16::from_be_bytes([e[0], e[1]]),
+                                u32::from_be_bytes([e[2], e[3], e[4], e[5]]),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            if kind == WINDOW_UPDATE && stream == 0 {
+                connection_increment = Some(
+                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+                        & 0x7fff_ffff,
+                );
+            }
+            at += 9 + length;
+        }
+    }
+    let settings = settings.unwrap();
+    let value = |id: u16| settings.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
+    assert_eq!(value(MAX_CONCURRENT_STREAMS), Some(100), "{settings:?}");
+    assert_eq!(value(INITIAL_WINDOW_SIZE), Some(65_536), "{settings:?}");
+    assert_eq!(
+        DEFAULT_WINDOW + connection_increment.unwrap(),
+        1_048_576,
+        "the connection window"
+    );
+}
+
+/// A client that starts a request and never finishes its headers is answered 408 and
+/// disconnected (request_headers_timeout) instead of holding the connection until it goes idle.
+#[tokio::test]
+async fn a_request_whose_headers_never_end_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let prod = Production::start(None).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", prod.envoy.port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: envoy\r\nx-slow: ")
+        .await
+        .unwrap();
+    // Envoy's stream idle timeout (minutes) is far past this deadline; the header timeout is not.
+    let mut received = Vec::new();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(40), socket.read_to_end(&mut received)).await;
+    assert!(ended.is_ok(), "the connection is still open after 40 s");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
