@@ -40,7 +40,7 @@ use anyhow::Context;
 use credentials::KnownAccount;
 use server::{bind_loopback, spawn_listener, Endpoint};
 use state::{lock, Shared, SharedConfig};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -58,6 +58,13 @@ pub struct EmulatorOptions {
     pub oauth_port: u16,
     pub metadata_port: u16,
     pub vertex_port: u16,
+    /// The loopback addresses the OAuth and Vertex endpoints listen on (127.0.0.1 unless a test
+    /// resolves Google's names to addresses of its own).
+    pub oauth_ip: Ipv4Addr,
+    pub vertex_ip: Ipv4Addr,
+    /// The OAuth endpoint speaks TLS with the Vertex certificate (valid for `*.googleapis.com`,
+    /// signed by the same test CA), as oauth2.googleapis.com does; plain HTTP otherwise.
+    pub oauth_tls: bool,
     /// One stderr line per request (method, path, status); the binary turns it on.
     pub log_requests: bool,
     /// A service account whose key file names a `project_id` may use only that project at
@@ -76,6 +83,9 @@ impl Default for EmulatorOptions {
             oauth_port: 0,
             metadata_port: 0,
             vertex_port: 0,
+            oauth_ip: Ipv4Addr::LOCALHOST,
+            vertex_ip: Ipv4Addr::LOCALHOST,
+            oauth_tls: false,
             log_requests: false,
             check_project_access: true,
         }
@@ -126,7 +136,7 @@ impl std::fmt::Debug for Emulator {
 }
 
 impl Emulator {
-    /// Starts all three endpoints on 127.0.0.1. Must be called inside a Tokio runtime.
+    /// Starts all three endpoints on loopback. Must be called inside a Tokio runtime.
     pub async fn start(opts: EmulatorOptions) -> anyhow::Result<Emulator> {
         let accounts = opts
             .service_accounts
@@ -141,9 +151,11 @@ impl Emulator {
         let ca_pem_path = ca_dir.path().join("emulator-ca.pem");
         std::fs::write(&ca_pem_path, &pki.ca_pem).context("writing the test CA")?;
 
-        let (oauth_listener, oauth_addr) = bind_loopback(opts.oauth_port).await?;
-        let (metadata_listener, metadata_addr) = bind_loopback(opts.metadata_port).await?;
-        let (vertex_listener, vertex_addr) = bind_loopback(opts.vertex_port).await?;
+        let (oauth_listener, oauth_addr) = bind_loopback(opts.oauth_ip, opts.oauth_port).await?;
+        let (metadata_listener, metadata_addr) =
+            bind_loopback(Ipv4Addr::LOCALHOST, opts.metadata_port).await?;
+        let (vertex_listener, vertex_addr) =
+            bind_loopback(opts.vertex_ip, opts.vertex_port).await?;
 
         let shared = Arc::new(Shared::new(SharedConfig {
             accounts,
@@ -154,9 +166,10 @@ impl Emulator {
             check_project_access: opts.check_project_access,
             token_lifetime_s: opts.token_lifetime_s,
         }));
-        spawn_listener(&shared, oauth_listener, Endpoint::OAuth, None);
-        spawn_listener(&shared, metadata_listener, Endpoint::Metadata, None);
         let acceptor = TlsAcceptor::from(pki.server_config);
+        let oauth_tls = opts.oauth_tls.then(|| acceptor.clone());
+        spawn_listener(&shared, oauth_listener, Endpoint::OAuth, oauth_tls);
+        spawn_listener(&shared, metadata_listener, Endpoint::Metadata, None);
         spawn_listener(&shared, vertex_listener, Endpoint::Vertex, Some(acceptor));
 
         Ok(Emulator {
