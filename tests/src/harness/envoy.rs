@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use super::admin;
 use super::paths::envoy_binary;
 use super::render::render_test_config;
+use super::variants;
 
 /// Where the Google emulators listen (all on 127.0.0.1), and the CA that signs the Vertex
 /// emulator's certificate.
@@ -33,6 +34,12 @@ pub struct EnvoyOptions {
     pub upstreams: Upstreams,
     /// `--component-log-level`; empty for Envoy's default.
     pub component_log_level: String,
+    /// Callers on 127.0.0.0/8 count as internal (`internal_address_config`, with
+    /// `use_remote_address`): Envoy's router obeys their `x-envoy-*` headers.
+    pub trust_loopback_callers: bool,
+    /// The Wasm plugin's `allow_on_headers_stop_iteration`: Envoy hands the filter request body
+    /// while the filter holds the headers.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl EnvoyOptions {
@@ -43,6 +50,8 @@ impl EnvoyOptions {
             vm_env: Vec::new(),
             upstreams,
             component_log_level: "wasm:debug".to_string(),
+            trust_loopback_callers: false,
+            allow_on_headers_stop_iteration: false,
         }
     }
 
@@ -254,7 +263,7 @@ struct Process {
 
 impl Process {
     fn spawn(opts: &EnvoyOptions) -> anyhow::Result<Process> {
-        let config = render_test_config(opts)?;
+        let config = variants::apply(render_test_config(opts)?, opts)?;
         let dir = tempfile::Builder::new()
             .prefix("vertex-passthrough-envoy-")
             .tempdir()?;
