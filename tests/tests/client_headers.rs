@@ -4,34 +4,19 @@
 //! `x-goog-user-project`, and key header values too long to be a key.
 
 use serde_json::{json, Value};
-use vertex_passthrough_tests::emulator::{Emulator, EmulatorOptions, SERVICE_ACCOUNT_B_JSON};
-use vertex_passthrough_tests::harness::{Envoy, EnvoyOptions};
 use vertex_passthrough_tests::stack::{
-    generate_body, google_error, plugin_config, upstreams, Stack, CLIENT_KEY,
+    generate_body, google_error, plugin_config, Stack, StackOptions, CLIENT_KEY,
 };
 
 const FLASH: &str = "/vertex_ai/models/flash:generateContent";
 
 /// The usual stack, with Envoy counting callers on 127.0.0.0/8 as internal.
 async fn stack_trusting_loopback(plugin_config: Value) -> Stack {
-    let emulator = Emulator::start(EmulatorOptions::with_fixtures())
-        .await
-        .expect("the Google emulators start");
-    let mut options = EnvoyOptions::new(plugin_config.to_string(), upstreams(&emulator))
-        .vm_env("SA_BETA_KEY", SERVICE_ACCOUNT_B_JSON);
-    options.trust_loopback_callers = true;
-    let envoy = Envoy::start(options)
-        .await
-        .expect("Envoy starts with the filter");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(0)
-        .build()
-        .expect("an HTTP client");
-    Stack {
-        emulator,
-        envoy,
-        http,
-    }
+    let options = StackOptions {
+        plugin_config,
+        ..StackOptions::default()
+    };
+    Stack::start_with_envoy(options, |envoy| envoy.trust_loopback_callers = true).await
 }
 
 #[tokio::test]
