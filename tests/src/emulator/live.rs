@@ -141,6 +141,10 @@ fn truncate_reason(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
+/// How long a session's connection may stay quiet after its last message before the count of
+/// bytes received is final.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+
 type Socket = WebSocketStream<Counted<TokioIo<hyper::upgrade::Upgraded>>>;
 
 /// The upgraded connection, counting the bytes the client sent on it.
@@ -201,9 +205,16 @@ impl Session {
             };
             let mut socket = WebSocketStream::from_raw_socket(counted, Role::Server, None).await;
             self.converse(&mut socket).await;
-            // Whatever the client still sends is read to the end, so it is counted too.
-            let mut rest = Vec::new();
-            let _ = socket.get_mut().read_to_end(&mut rest).await;
+            // Whatever the client still sends is read and counted, until the connection ends
+            // or stays quiet for a moment (a client may keep it open after the close handshake).
+            let mut rest = [0u8; 4096];
+            while let Ok(Ok(read)) =
+                tokio::time::timeout(DRAIN_QUIET, socket.get_mut().read(&mut rest)).await
+            {
+                if read == 0 {
+                    break;
+                }
+            }
             let received = socket.get_ref().read;
             self.update(|session| session.bytes_received = received);
         }
