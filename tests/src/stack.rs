@@ -76,6 +76,14 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Stack {
+        Stack::start_with_envoy(options, |_| {}).await
+    }
+
+    /// `start_with`, with Envoy's options adjusted by `envoy` (e.g. a config variant).
+    pub async fn start_with_envoy(
+        options: StackOptions,
+        envoy: impl FnOnce(&mut EnvoyOptions),
+    ) -> Stack {
         let emulator = Emulator::start(options.emulator)
             .await
             .expect("the Google emulators start");
@@ -83,6 +91,7 @@ impl Stack {
             EnvoyOptions::new(options.plugin_config.to_string(), upstreams(&emulator));
         envoy_options.concurrency = options.concurrency;
         envoy_options.vm_env = options.vm_env;
+        envoy(&mut envoy_options);
         let envoy = Envoy::start(envoy_options)
             .await
             .expect("Envoy starts with the filter");

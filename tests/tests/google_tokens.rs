@@ -8,6 +8,7 @@ use vertex_passthrough_tests::emulator::{
     EmulatorOptions, TokenBehaviour, TokenEndpoint, TokenOutcome, AUTHORIZED_USER_JSON,
     SERVICE_ACCOUNT_A_JSON,
 };
+use vertex_passthrough_tests::probe::{self, http1_request};
 use vertex_passthrough_tests::stack::{
     client_key_hash, generate_body, google_error, plugin_config, Stack, StackOptions, CLIENT_KEY,
     SA_A_EMAIL, SA_B_EMAIL,
@@ -431,4 +432,88 @@ async fn metrics_count_fetches_hits_waits_and_remaining_lifetime() {
         prometheus.contains("vertex_passthrough_token_fetches"),
         "{prometheus}"
     );
+}
+
+#[tokio::test]
+async fn a_body_arriving_while_the_token_is_fetched_waits_for_the_token() {
+    let options = StackOptions {
+        plugin_config: {
+            let mut config = plugin_config();
+            config["token_fetch_timeout_ms"] = json!(10_000);
+            config
+        },
+        ..StackOptions::default()
+    };
+    // Envoy then hands the filter request body while the filter holds the headers.
+    let stack = Stack::start_with_envoy(options, |envoy| {
+        envoy.allow_on_headers_stop_iteration = true
+    })
+    .await;
+    stack.emulator.hold_token_answers(true);
+    let body = generate_body().to_string().into_bytes();
+    let request = http1_request(
+        format!("POST {FLASH} HTTP/1.1").as_bytes(),
+        &[format!("x-api-key: {CLIENT_KEY}").as_bytes()],
+        &body,
+    );
+    let port = stack.envoy.port;
+    let sent = request.clone();
+    let exchange = tokio::spawn(async move { probe::raw(port, &sent).await });
+    // Envoy has read the whole request, body included, while the token answer is held.
+    let rx_bytes = "http.vertex_passthrough.downstream_cx_rx_bytes_total";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = stack.envoy.stats().await.expect("admin stats");
+        let read = stats.get(rx_bytes).copied().unwrap_or(0);
+        if read >= request.len() as u64 && !stack.emulator.token_requests().is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Envoy read {read} of {} bytes; token requests: {}",
+            request.len(),
+            stack.emulator.token_requests().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stack.emulator.hold_token_answers(false);
+    let outcome = exchange.await.expect("the exchange ran");
+    let answer = outcome
+        .answer()
+        .unwrap_or_else(|| panic!("no answer: {outcome:?}"));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let seen = stack.emulator.vertex_requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].token_subject.as_deref(), Some(SA_A_EMAIL));
+    assert_eq!(&seen[0].body[..], &body[..], "the whole body went on");
+}
+
+#[tokio::test]
+async fn a_token_fetched_inside_the_refresh_margin_is_not_fetched_again_every_tick() {
+    // The metadata server hands out a token with 60 s left; the margin is 300 s.
+    let options = StackOptions {
+        plugin_config: single_credential(json!({"type": "metadata_server"})),
+        emulator: short_lived(60),
+        ..StackOptions::default()
+    };
+    let stack = Stack::start_with(options).await;
+    assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
+    // The remaining-lifetime gauge is the clock: once it shows four seconds gone, the filter's
+    // once-a-second tick has looked at the token at least three times.
+    let gauge = "wasmcustom.vertex_passthrough.credential.default.token_remaining_seconds";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = stack.envoy.stats().await.expect("admin stats");
+        if stats.get(gauge).is_some_and(|&left| left > 0 && left <= 56) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the token's remaining life never ran down: {} token requests, {gauge} = {:?}",
+            stack.emulator.token_requests().len(),
+            stats.get(gauge)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stack.emulator.token_requests().len(), 1);
 }

@@ -230,6 +230,12 @@ impl Emulator {
         lock(&self.shared.controls).token_behaviour = behaviour;
     }
 
+    /// Holds the OAuth endpoint's answers (true) until released (false): a token endpoint that
+    /// is slow to answer, for exactly as long as a test needs.
+    pub fn hold_token_answers(&self, held: bool) {
+        self.shared.token_answers_held.send_replace(held);
+    }
+
     /// The lifetime of tokens issued from now on.
     pub fn set_token_lifetime(&self, secs: u64) {
         lock(&self.shared.controls).token_lifetime_s = secs;

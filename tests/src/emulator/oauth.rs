@@ -63,6 +63,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         method: method.to_string(),
         path,
     });
+    let mut held = shared.token_answers_held.subscribe();
+    // The sender lives as long as `shared`: this returns once the answers are released.
+    let _ = held.wait_for(|held| !held).await;
     match answer.response {
         Some(response) => response,
         None => std::future::pending().await,

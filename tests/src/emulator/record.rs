@@ -98,6 +98,8 @@ pub struct LiveSession {
     /// Lowercase names, from the upgrade request.
     pub headers: Vec<(String, String)>,
     pub ended: bool,
+    /// Bytes the client sent on the upgraded connection, counted when it ended.
+    pub bytes_received: usize,
 }
 
 /// Everything recorded, behind one lock.

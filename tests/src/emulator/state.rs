@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     pub log_requests: bool,
     pub check_project_access: bool,
     pub controls: Mutex<Controls>,
+    /// While true, the OAuth endpoint holds its answers (the token request is recorded first).
+    pub token_answers_held: tokio::sync::watch::Sender<bool>,
     pub tokens: Mutex<TokenStore>,
     pub records: Mutex<Records>,
     tasks: Mutex<JoinSet<()>>,
@@ -61,6 +63,7 @@ impl Shared {
                 expires_in_as_string: false,
                 vertex_overrides: VecDeque::new(),
             }),
+            token_answers_held: tokio::sync::watch::Sender::new(false),
             tokens: Mutex::new(TokenStore::default()),
             records: Mutex::new(Records::default()),
             tasks: Mutex::new(JoinSet::new()),

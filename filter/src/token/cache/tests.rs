@@ -207,3 +207,31 @@ fn ensure_exists_keeps_an_existing_token() {
     cache(&store).ensure_exists();
     assert!(matches!(cache(&store).lookup(T0 + 1), Lookup::Ready { .. }));
 }
+
+#[test]
+fn a_token_fetched_inside_the_margin_is_refreshed_after_half_its_life() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    // 200 s left, the margin is 300 s: due at once, were it not for the schedule.
+    cache(&store).store_token(T0, "ya29.cached", 200);
+    for now in [T0, T0 + 1_000, T0 + 50_000, T0 + 99_999] {
+        assert!(
+            !cache(&store).take_refresh_lease(now),
+            "at +{} ms",
+            now - T0
+        );
+    }
+    assert!(cache(&store).take_refresh_lease(T0 + 100_000));
+    cache(&store).store_token(T0 + 100_000, "ya29.cached-again", 100);
+    assert!(!cache(&store).take_refresh_lease(T0 + 149_999));
+    assert!(cache(&store).take_refresh_lease(T0 + 150_000));
+}
+
+#[test]
+fn a_refused_token_fetched_inside_the_margin_is_replaced_at_once() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.cached", 200);
+    cache(&store).mark_stale(1);
+    assert!(cache(&store).take_refresh_lease(T0 + 1));
+}
