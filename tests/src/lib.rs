@@ -4,3 +4,4 @@ pub mod harness;
 pub mod local_tls;
 pub mod probe;
 pub mod stack;
+pub mod wait;

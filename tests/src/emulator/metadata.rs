@@ -14,12 +14,14 @@ pub const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-acco
 pub const METADATA_SUBJECT: &str = "metadata";
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = shared.next_arrival();
     let at = SystemTime::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let answer = decide(&shared, &method, &path, request.headers());
     shared.log("metadata", method.as_str(), &path, answer.status());
     lock(&shared.records).token_requests.push(TokenRequest {
+        arrival,
         at,
         endpoint: TokenEndpoint::Metadata,
         grant_type: None,

@@ -32,6 +32,7 @@ impl Form {
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = shared.next_arrival();
     let at = SystemTime::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -53,6 +54,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
     let answer = decide(&shared, &method, &path, is_form, &body, &form);
     shared.log("oauth", method.as_str(), &path, answer.status());
     lock(&shared.records).token_requests.push(TokenRequest {
+        arrival,
         at,
         endpoint: TokenEndpoint::OAuth,
         grant_type,

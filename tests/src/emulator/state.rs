@@ -5,6 +5,7 @@ use super::record::Records;
 use super::tokens::{TokenBehaviour, TokenStore};
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -28,6 +29,7 @@ pub(crate) struct Shared {
     pub controls: Mutex<Controls>,
     pub tokens: Mutex<TokenStore>,
     pub records: Mutex<Records>,
+    arrivals: AtomicU64,
     tasks: Mutex<JoinSet<()>>,
 }
 
@@ -63,8 +65,15 @@ impl Shared {
             }),
             tokens: Mutex::new(TokenStore::default()),
             records: Mutex::new(Records::default()),
+            arrivals: AtomicU64::new(0),
             tasks: Mutex::new(JoinSet::new()),
         }
+    }
+
+    /// The next number in the order requests arrived, whichever endpoint they reached: tests
+    /// compare these, not times, to know what came before what.
+    pub fn next_arrival(&self) -> u64 {
+        self.arrivals.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Every task the emulator starts goes here, so dropping the emulator stops all of them.

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 /// What a Vertex request carried, read before its body.
 pub(crate) struct Arrival {
+    pub order: u64,
     pub authority: String,
     pub method: String,
     pub path: String,
@@ -35,8 +36,9 @@ pub(crate) struct Arrival {
 }
 
 impl Arrival {
-    pub fn of<B>(request: &Request<B>, info: &ConnectionInfo) -> Arrival {
+    pub fn of<B>(shared: &Shared, request: &Request<B>, info: &ConnectionInfo) -> Arrival {
         Arrival {
+            order: shared.next_arrival(),
             authority: authority(request),
             method: request.method().to_string(),
             path: request.uri().path().to_owned(),
@@ -51,6 +53,7 @@ impl Arrival {
 
     pub fn record(&self, caller: &Caller, body: Bytes) -> VertexRequest {
         VertexRequest {
+            arrival: self.order,
             authority: self.authority.clone(),
             method: self.method.clone(),
             path: self.path.clone(),
@@ -96,7 +99,7 @@ pub(crate) async fn handle(
     if LIVE_PATHS.contains(&request.uri().path()) {
         return live::upgrade(shared, info, request);
     }
-    let arrival = Arrival::of(&request, info);
+    let arrival = Arrival::of(&shared, &request, info);
     let has_api_key =
         request.headers().contains_key("x-goog-api-key") || arrival.query_param("key").is_some();
     let body = read_body(request.into_body()).await;
