@@ -270,12 +270,28 @@ async fn malformed_paths_and_unknown_methods_never_reach_vertex() {
 async fn dot_segments_are_refused_before_routing() {
     let stack = Stack::start().await;
     // Sent raw so no client library normalises the path first.
-    let (status, _) = raw_request(
+    let (status, answer) = raw_request(
         &stack,
         "GET /vertex_ai/../vertex_ai/models/flash:generateContent HTTP/1.1",
     )
     .await;
-    assert!(status == 400 || status == 404, "got {status}");
+    assert_eq!(status, 400, "{answer}");
+    let body: serde_json::Value = answer
+        .split_once("\r\n\r\n")
+        .and_then(|(_, body)| serde_json::from_str(body).ok())
+        .unwrap_or_else(|| panic!("a JSON error body: {answer}"));
+    assert_eq!(body["error"]["status"], "INVALID_ARGUMENT", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("dot segments")),
+        "{body}"
+    );
+    // The filter counts what it refuses; Envoy's catch-all route would not.
+    let stats = stack
+        .filter_stats_after("rejected.invalid_argument", 1)
+        .await;
+    assert_eq!(stats.get("rejected.invalid_argument"), Some(&1));
     assert_nothing_reached_vertex(&stack);
 }
 
