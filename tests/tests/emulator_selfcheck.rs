@@ -441,13 +441,77 @@ async fn hanging_token_endpoint_never_answers() {
     );
 }
 
+#[tokio::test]
+async fn token_request_to_another_host_is_not_found() {
+    let emulator = start().await;
+    let key = key_a();
+    let response = reqwest::Client::new()
+        .post(format!("http://{}/token", emulator.oauth_addr))
+        .header("host", "accounts.google.com")
+        .form(&[
+            ("grant_type", JWT_BEARER_GRANT),
+            (
+                "assertion",
+                &sign_jwt(&key, &key.private_key_id, &good_claims(&key)),
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(emulator.issued_tokens().is_empty());
+    assert_eq!(
+        emulator.token_requests()[0].authority,
+        "accounts.google.com"
+    );
+}
+
+#[tokio::test]
+async fn configured_failure_is_answered_only_to_a_request_that_passes_the_checks() {
+    let emulator = start().await;
+    emulator.set_token_behaviour(TokenBehaviour::ServerError);
+    let (key, other) = (key_a(), key_b());
+    // Signed with B's key under A's name: Google refuses it whatever state it is in.
+    let forged = sign_jwt(&other, &key.private_key_id, &good_claims(&key));
+    let (status, body) = post_assertion(&emulator, &forged).await;
+    assert_eq!(status, 400);
+    assert!(refused_with(&body, "invalid_grant"), "{body}");
+    let (status, _) = post_assertion(
+        &emulator,
+        &sign_jwt(&key, &key.private_key_id, &good_claims(&key)),
+    )
+    .await;
+    assert_eq!(status, 500, "the configured failure, for a valid request");
+}
+
+#[tokio::test]
+async fn authorized_user_may_use_only_its_quota_project() {
+    let emulator = start().await;
+    let (status, body) = refresh_token_grant(&emulator, &fixture_user().client_secret).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let (status, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(token)).await;
+    assert_eq!(status, 200);
+    let path = GENERATE_PATH.replace("proj-alpha", "proj-beta");
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, &path, Some(token)).await;
+    assert_eq!(status, 403, "{body}");
+}
+
 // ---- Metadata server ----
+
+fn metadata_get(emulator: &Emulator) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .get(format!(
+            "http://{}{METADATA_TOKEN_PATH}",
+            emulator.metadata_addr
+        ))
+        .header("host", "metadata.google.internal")
+}
 
 #[tokio::test]
 async fn metadata_without_flavor_header_is_forbidden() {
     let emulator = start().await;
-    let url = format!("http://{}{METADATA_TOKEN_PATH}", emulator.metadata_addr);
-    let response = reqwest::get(url).await.unwrap();
+    let response = metadata_get(&emulator).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 403);
     assert!(emulator.issued_tokens().is_empty());
 }
@@ -455,9 +519,7 @@ async fn metadata_without_flavor_header_is_forbidden() {
 #[tokio::test]
 async fn metadata_with_flavor_header_gets_a_token() {
     let emulator = start().await;
-    let url = format!("http://{}{METADATA_TOKEN_PATH}", emulator.metadata_addr);
-    let response = reqwest::Client::new()
-        .get(url)
+    let response = metadata_get(&emulator)
         .header("Metadata-Flavor", "Google")
         .send()
         .await
@@ -469,6 +531,39 @@ async fn metadata_with_flavor_header_gets_a_token() {
         .unwrap()
         .starts_with("ya29.emu-"));
     assert_eq!(emulator.issued_tokens()[0].subject, "metadata");
+}
+
+#[tokio::test]
+async fn metadata_token_may_use_only_the_instance_project() {
+    let emulator = start().await;
+    let response = metadata_get(&emulator)
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let (status, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(token)).await;
+    assert_eq!(status, 200);
+    let path = GENERATE_PATH.replace("proj-alpha", "proj-beta");
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, &path, Some(token)).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test]
+async fn metadata_request_to_another_host_is_not_found() {
+    let emulator = start().await;
+    let response = reqwest::Client::new()
+        .get(format!(
+            "http://{}{METADATA_TOKEN_PATH}",
+            emulator.metadata_addr
+        ))
+        .header("Metadata-Flavor", "Google")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    assert!(emulator.issued_tokens().is_empty());
 }
 
 // ---- Vertex REST ----
@@ -572,16 +667,18 @@ async fn service_account_cannot_use_another_project() {
 }
 
 #[tokio::test]
-async fn queued_answer_replaces_the_next_vertex_answer_only() {
+async fn queued_answer_replaces_the_next_valid_vertex_answer_only() {
     let emulator = start().await;
     let token = token_for_a(&emulator).await;
     emulator.respond_next_vertex(
         429,
         json!({"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED"}}),
     );
+    // A request Vertex refuses gets its refusal; the queued answer waits for a valid one.
+    let (refused, _) = post_vertex(&emulator, GLOBAL_HOST, GENERATE_PATH, Some(&token)).await;
     let (first, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
     let (second, _) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
-    assert_eq!((first, second), (429, 200));
+    assert_eq!((refused, first, second), (400, 429, 200));
     assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
 }
 

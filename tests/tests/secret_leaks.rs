@@ -152,7 +152,13 @@ fn trace_options(config: &Value, emulator: &Emulator) -> EnvoyOptions {
 }
 
 async fn start_traced() -> (Stack, String) {
-    let emulator = Emulator::start(EmulatorOptions::with_fixtures())
+    // The user and the metadata server's instance may use the projects their aliases name.
+    let mut options = EmulatorOptions::with_fixtures();
+    for user in &mut options.authorized_users {
+        user.quota_project_id = Some("proj-gamma".to_owned());
+    }
+    options.metadata_project = Some("proj-delta".to_owned());
+    let emulator = Emulator::start(options)
         .await
         .expect("the Google emulators start");
     let static_token = emulator.mint_token("fixed-token@proj-epsilon.example");

@@ -133,10 +133,6 @@ fn answer(
             "API key not valid. Please pass a valid API key.",
         );
     }
-    let queued = lock(&shared.controls).vertex_overrides.pop_front();
-    if let Some((status, value)) = queued {
-        return json_response(status, &value);
-    }
     let body = match body {
         Ok(body) => body,
         Err(why) => return google_error(400, "INVALID_ARGUMENT", &why),
@@ -217,6 +213,11 @@ fn model_method(
             "INVALID_ARGUMENT",
             "Unable to submit request because it must have at least one contents field.",
         );
+    }
+    // A queued answer replaces the model's, for a request that passed every check.
+    let queued = lock(&shared.controls).vertex_overrides.pop_front();
+    if let Some((status, value)) = queued {
+        return json_response(status, &value);
     }
     match call.method.as_str() {
         "generateContent" => json_response(200, &answers::generate_content(model, body)),
