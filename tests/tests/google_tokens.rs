@@ -173,7 +173,9 @@ async fn refresh_failures_keep_the_valid_token_serving() {
     stack
         .emulator
         .set_token_behaviour(TokenBehaviour::ServerError);
+    let until = Instant::now() + Duration::from_secs(45);
     while refused_fetches(&stack) == 0 {
+        assert!(Instant::now() < until, "no refresh was attempted");
         assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -215,7 +217,13 @@ async fn failed_refreshes_are_retried_with_growing_backoff() {
     // Requests at a steady pace are the clock: backoff shows as more of them served between
     // one refused retry and the next. The backoff doubles, so the fourth wait is several times
     // the first two; a constant one would leave them alike.
+    let until = Instant::now() + Duration::from_secs(50);
     while refused_fetches(&stack) < 5 {
+        assert!(
+            Instant::now() < until,
+            "refused retries: {}",
+            refused_fetches(&stack)
+        );
         assert_eq!(stack.post(FLASH, generate_body()).await.status(), 200);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
