@@ -360,8 +360,8 @@ async fn assert_every_worker_still_serves(stack: &Stack, forwarded_in_corpus: us
             "Envoy logged: {line}"
         );
     }
-    let stats = stack.filter_stats().await;
     let total = (forwarded_in_corpus + VALID) as u64;
+    let stats = stack.filter_stats_after("requests_forwarded", total).await;
     assert_eq!(
         stats.get("requests_forwarded"),
         Some(&total),

@@ -61,7 +61,7 @@ pub(crate) fn upgrade(
     info: &ConnectionInfo,
     mut request: Request<Incoming>,
 ) -> Response<Body> {
-    let arrival = Arrival::of(&request, info);
+    let arrival = Arrival::of(&shared, &request, info);
     let caller = authenticate(&shared, arrival.bearer.as_deref());
     let index = reserve_record(&shared, arrival.record(&caller, Bytes::new()));
     let host_location = location_of_host(&host_of(&arrival.authority));

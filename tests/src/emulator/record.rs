@@ -25,6 +25,8 @@ pub enum TokenOutcome {
 
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
+    /// Arrival order across every endpoint of this emulator (see `Shared::next_arrival`).
+    pub arrival: u64,
     pub at: SystemTime,
     pub endpoint: TokenEndpoint,
     pub grant_type: Option<String>,
@@ -49,6 +51,8 @@ pub struct IssuedToken {
 /// One HTTP request to the Vertex port, REST or a Live upgrade (answered `101` when accepted).
 #[derive(Clone, Debug)]
 pub struct VertexRequest {
+    /// Arrival order across every endpoint of this emulator.
+    pub arrival: u64,
     pub authority: String,
     pub method: String,
     pub path: String,
