@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::Value;
 use vertex_passthrough_tests::harness::{
-    render_test_config, repo_root, validate_config_with, wasm_path, Envoy, EnvoyOptions, Upstreams,
+    json_diff, load_yaml, render_test_config, repo_root, validate_config_with, wasm_path, Envoy,
+    EnvoyOptions, Upstreams, PRODUCTION,
 };
 
 fn fixture(name: &str) -> String {
@@ -119,6 +121,113 @@ fn test_template_renders_to_a_valid_config() {
     let path = work.path().join("envoy.yaml");
     std::fs::write(&path, rendered).unwrap();
     validate_config_with(&path, None, &[]).unwrap();
+}
+
+/// The client listener's HTTP connection manager (routes, filters and its settings).
+fn connection_manager(config: &Value) -> Value {
+    let listener = config["static_resources"]["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "vertex_passthrough")
+        .expect("the listener vertex_passthrough");
+    let filter = &listener["filter_chains"][0]["filters"][0];
+    assert_eq!(
+        filter["name"],
+        "envoy.filters.network.http_connection_manager"
+    );
+    filter["typed_config"].clone()
+}
+
+/// What the test template may do differently in its connection manager, each for a reason given
+/// in the template: where the filter's code, VM env and plugin config come from, and no access
+/// log. Everything else (routes, filter order and settings, timeouts, limits) must be
+/// envoy/envoy.yaml's.
+fn without_harness_differences(mut hcm: Value) -> Value {
+    hcm.as_object_mut().unwrap().remove("access_log");
+    for filter in hcm["http_filters"].as_array_mut().unwrap() {
+        if filter["name"] == "envoy.filters.http.wasm" {
+            let config = &mut filter["typed_config"]["config"];
+            config.as_object_mut().unwrap().remove("configuration");
+            let vm = config["vm_config"].as_object_mut().unwrap();
+            vm.remove("code");
+            vm.remove("environment_variables");
+        }
+    }
+    hcm
+}
+
+/// The test template is envoy/envoy.yaml's client side: the integration tests exercise the
+/// routes and filter chain that ship, not a look-alike.
+#[test]
+fn test_template_routes_and_filters_are_envoy_yamls() {
+    let work = tempfile::tempdir().unwrap();
+    let ca = work.path().join("ca.pem");
+    write_ca(&ca);
+    let rendered =
+        render_test_config(&EnvoyOptions::new(STATIC_TOKEN_CONFIG, idle_upstreams(ca))).unwrap();
+    let template: serde_yaml::Value = serde_yaml::from_str(&rendered).unwrap();
+    let template = serde_json::to_value(template).unwrap();
+    let production = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+
+    let ours = without_harness_differences(connection_manager(&template));
+    let shipped = without_harness_differences(connection_manager(&production));
+    let differences = json_diff(&shipped, &ours);
+    assert!(
+        differences.is_empty(),
+        "the test template's connection manager differs from envoy/envoy.yaml's at: {differences:#?}"
+    );
+    // The listener's own limit too.
+    let limit = |config: &Value| {
+        config["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"].clone()
+    };
+    assert_eq!(limit(&template), limit(&production));
+}
+
+/// Seconds in a duration written like `600s`.
+fn seconds(duration: &Value) -> u64 {
+    duration
+        .as_str()
+        .and_then(|d| d.strip_suffix('s'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a duration in seconds: {duration}"))
+}
+
+/// SSE streams and Live sessions last as long as they are not idle: in envoy/envoy.yaml nothing
+/// bounds a stream's whole length, and the Vertex routes allow streams to be idle longer than
+/// the listener's default.
+#[test]
+fn envoy_yaml_bounds_vertex_streams_by_idleness_only() {
+    let production = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let hcm = connection_manager(&production);
+    for unbounded in ["request_timeout", "max_stream_duration"] {
+        assert!(
+            hcm.get(unbounded).is_none(),
+            "{unbounded}: {}",
+            hcm[unbounded]
+        );
+    }
+    assert!(hcm["common_http_protocol_options"]
+        .get("max_stream_duration")
+        .is_none());
+    assert!(hcm["common_http_protocol_options"]
+        .get("max_connection_duration")
+        .is_none());
+    let listener_idle = seconds(&hcm["stream_idle_timeout"]);
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    let vertex: Vec<&Value> = routes
+        .iter()
+        .filter(|r| r["route"]["cluster"].is_string())
+        .collect();
+    assert_eq!(vertex.len(), 2, "the REST and the WebSocket route");
+    for route in vertex {
+        let action = &route["route"];
+        assert_eq!(action["timeout"], "0s", "{route}");
+        assert!(action.get("max_stream_duration").is_none(), "{route}");
+        assert!(seconds(&action["idle_timeout"]) > listener_idle, "{route}");
+    }
 }
 
 /// The harness itself: Envoy comes up on its own ports with the built filter, serves the

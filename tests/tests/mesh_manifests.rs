@@ -147,7 +147,15 @@ fn istio_manifests_agree_on_clusters_hosts_selectors_and_the_key() {
             .iter()
             .find(|r| r["spec"]["host"] == vertex.as_str())
             .unwrap_or_else(|| panic!("no DestinationRule for {vertex}"));
-        assert_eq!(rule["spec"]["trafficPolicy"]["tls"]["mode"], "SIMPLE");
+        let tls = &rule["spec"]["trafficPolicy"]["tls"];
+        assert_eq!(tls["mode"], "SIMPLE");
+        // The server's certificate must be for the host, as envoy.yaml's auto_san_validation.
+        assert_eq!(tls["sni"], vertex.as_str());
+        assert_eq!(
+            tls["subjectAltNames"],
+            serde_json::json!([vertex]),
+            "{rule}"
+        );
         assert_eq!(&rule["spec"]["workloadSelector"]["matchLabels"], selector);
         let service = services
             .iter()
@@ -173,6 +181,19 @@ fn istio_manifests_agree_on_clusters_hosts_selectors_and_the_key() {
         .find(|r| r["spec"]["host"] == host)
         .expect("a DestinationRule for the token endpoint");
     assert_eq!(oauth_rule["spec"]["trafficPolicy"]["tls"]["mode"], "SIMPLE");
+    assert_eq!(
+        oauth_rule["spec"]["trafficPolicy"]["tls"]["subjectAltNames"],
+        serde_json::json!([host])
+    );
+    // Every DestinationRule checks the name, the ones for hosts added later included.
+    for rule in &rules {
+        let tls = &rule["spec"]["trafficPolicy"]["tls"];
+        assert_eq!(
+            tls["subjectAltNames"],
+            serde_json::json!([rule["spec"]["host"]]),
+            "{rule}"
+        );
+    }
 
     // The gateway the plugin selects hands Envoy the key from a Secret.
     assert_eq!(&istio_gateway["spec"]["selector"], selector);
@@ -256,6 +277,144 @@ fn envoy_gateway_policy_config_is_accepted_and_its_token_cluster_exists() {
     if Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
         validate_config(&bootstrap).unwrap_or_else(|e| panic!("the patched cluster: {e:#}"));
     }
+}
+
+/// `REPO@sha256:<64 hex digits>`, with or without `oci://`.
+fn pinned_by_digest(url: &str) -> bool {
+    url.rsplit_once("@sha256:").is_some_and(|(repo, digest)| {
+        !repo.is_empty()
+            && !repo.contains(':')
+            && digest.len() == 64
+            && digest.chars().all(|c| c.is_ascii_hexdigit())
+    }) || url.strip_prefix("oci://").is_some_and(pinned_by_digest)
+}
+
+#[test]
+fn mesh_examples_pin_the_filter_image_by_digest() {
+    let istio = documents("istio/wasm-plugin.yaml");
+    let url = one(&istio, "WasmPlugin")["spec"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pinned_by_digest(&url), "istio: {url}");
+    let eg = documents("envoy-gateway/extension-policy.yaml");
+    let url = one(&eg, "EnvoyExtensionPolicy")["spec"]["wasm"][0]["code"]["image"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pinned_by_digest(&url), "envoy gateway: {url}");
+    assert!(!pinned_by_digest(
+        "registry.example.com/vertex-passthrough:0.1.0"
+    ));
+}
+
+/// envoy/envoy.yaml's client listener, as JSON.
+fn shipped_connection_manager() -> Value {
+    let path = repo_root().join("envoy/envoy.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let config = serde_json::to_value(yaml).unwrap();
+    config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+        .clone()
+}
+
+/// Seconds in a duration written like `600s`.
+fn seconds(duration: &Value) -> u64 {
+    let text = duration
+        .as_str()
+        .unwrap_or_else(|| panic!("not a duration: {duration}"));
+    text.strip_suffix('s')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a duration in seconds: {text}"))
+}
+
+#[test]
+fn envoy_gateway_client_policy_keeps_quiet_live_sessions_as_long_as_envoy_yaml() {
+    let gateway = documents("envoy-gateway/gateway.yaml");
+    let policy = one(&gateway, "ClientTrafficPolicy");
+    let gw = one(&gateway, "Gateway");
+    assert_eq!(policy["spec"]["targetRefs"][0]["kind"], "Gateway");
+    assert_eq!(
+        policy["spec"]["targetRefs"][0]["name"],
+        gw["metadata"]["name"]
+    );
+
+    // envoy.yaml: the Vertex routes' idle timeout is how long a quiet stream (a Live session
+    // nobody speaks in, an SSE stream between chunks) lives.
+    let hcm = shipped_connection_manager();
+    let routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap();
+    let vertex_idle: BTreeSet<u64> = routes
+        .iter()
+        .filter(|r| r["route"]["cluster"].is_string())
+        .map(|r| seconds(&r["route"]["idle_timeout"]))
+        .collect();
+    assert_eq!(vertex_idle.len(), 1, "{vertex_idle:?}");
+    let stream_idle = seconds(&policy["spec"]["timeout"]["http"]["streamIdleTimeout"]);
+    assert_eq!(Some(&stream_idle), vertex_idle.first());
+
+    // And the edge settings envoy.yaml has.
+    assert_eq!(
+        policy["spec"]["headers"]["withUnderscoresAction"],
+        "RejectRequest"
+    );
+    assert_eq!(
+        hcm["common_http_protocol_options"]["headers_with_underscores_action"],
+        "REJECT_REQUEST"
+    );
+    assert_eq!(
+        policy["spec"]["http2"]["maxConcurrentStreams"],
+        hcm["http2_protocol_options"]["max_concurrent_streams"]
+    );
+    assert_eq!(policy["spec"]["healthCheck"]["path"], "/healthz");
+}
+
+#[test]
+fn envoy_gateway_answers_what_the_filter_did_not_forward_itself() {
+    let gateway = documents("envoy-gateway/gateway.yaml");
+    let routes = of_kind(&gateway, "HTTPRoute");
+    let clients = routes
+        .iter()
+        .find(|r| r["spec"]["rules"][0]["matches"][0]["path"]["value"] == "/vertex_ai")
+        .expect("the route for client paths");
+    let rule = &clients["spec"]["rules"][0];
+    // No backend: the dynamic resolver would connect to whatever host the client named.
+    assert!(rule.get("backendRefs").is_none(), "{rule}");
+    let reference = &rule["filters"][0]["extensionRef"];
+    assert_eq!(reference["kind"], "HTTPRouteFilter");
+    let filter = of_kind(&gateway, "HTTPRouteFilter")
+        .into_iter()
+        .find(|f| f["metadata"]["name"] == reference["name"])
+        .expect("the HTTPRouteFilter the client route names");
+    let answer = &filter["spec"]["directResponse"];
+
+    // The same answer as envoy.yaml's catch-all route.
+    let hcm = shipped_connection_manager();
+    let catch_all = hcm["route_config"]["virtual_hosts"][0]["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["match"]["prefix"] == "/" && r["match"].get("headers").is_none())
+        .expect("envoy.yaml's catch-all route")
+        .clone();
+    assert_eq!(answer["statusCode"], catch_all["direct_response"]["status"]);
+    assert_eq!(
+        answer["body"]["inline"],
+        catch_all["direct_response"]["body"]["inline_string"]
+    );
+    assert_eq!(answer["contentType"], "application/json");
+
+    // Only the route for the requests the filter marked reaches the dynamic resolver.
+    let to_resolver: Vec<&&Value> = routes
+        .iter()
+        .filter(|r| r.to_string().contains("\"kind\":\"Backend\""))
+        .collect();
+    assert_eq!(to_resolver.len(), 1, "{to_resolver:#?}");
+    assert_eq!(
+        to_resolver[0]["spec"]["rules"][0]["matches"][0]["headers"][0]["name"],
+        "x-vertex-passthrough"
+    );
 }
 
 #[test]

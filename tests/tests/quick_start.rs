@@ -341,7 +341,7 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
         match title.as_str() {
             // The alias gemini-flash reached Vertex as the model it stands for.
             "REST" => assert!(
-                candidate_text(&stdout_json(&out)).contains("gemini-2.0-flash"),
+                candidate_text(&stdout_json(&out)).contains("gemini-2.5-flash"),
                 "{stdout}"
             ),
             "Streaming (SSE)" => {
@@ -363,7 +363,7 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
                 assert!(stdout.contains(r#""setupComplete""#), "{}", show(&out));
                 assert!(stdout.contains(r#""turnComplete":true"#), "{}", show(&out));
                 assert!(
-                    stdout.contains("gemini-2.0-flash-live-preview-04-09"),
+                    stdout.contains("gemini-live-2.5-flash-native-audio"),
                     "the alias reached Vertex as its model:\n{}",
                     show(&out)
                 );
@@ -374,7 +374,7 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
                 "{stdout}"
             ),
             _ => assert!(
-                candidate_text(&stdout_json(&out)).contains("gemini-2.0-flash"),
+                candidate_text(&stdout_json(&out)).contains("gemini-2.5-flash"),
                 "{stdout}"
             ),
         }
@@ -405,13 +405,13 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
     let sdk_out = String::from_utf8_lossy(&sdk.stdout);
     // REST streamed through the SDK (v1beta1 paths, SSE) ...
     assert!(
-        sdk_out.contains("chunk 3 of gemini-2.0-flash"),
+        sdk_out.contains("chunk 3 of gemini-2.5-flash"),
         "{}",
         show(&sdk)
     );
     // ... and its Live session over wss://, the alias in the full resource name it sends (LIVE).
     assert!(
-        sdk_out.contains("Emulated gemini-2.0-flash-live-preview-04-09 heard"),
+        sdk_out.contains("Emulated gemini-live-2.5-flash-native-audio heard"),
         "{}",
         show(&sdk)
     );
@@ -432,7 +432,7 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
     let raw_out = String::from_utf8_lossy(&raw.stdout);
     assert!(raw_out.contains("setupComplete"), "{}", show(&raw));
     assert!(
-        raw_out.contains("Emulated gemini-2.0-flash-live-preview-04-09 heard"),
+        raw_out.contains("Emulated gemini-live-2.5-flash-native-audio heard"),
         "{}",
         show(&raw)
     );

@@ -20,6 +20,9 @@ pub struct HttpRequest<H: Host> {
     worker: Rc<WorkerState<H>>,
     /// The fetched token this request carries upstream, for 401 handling.
     carried_token: Option<TokenId>,
+    /// Paused for a token: body that arrives meanwhile stays buffered until the root resumes
+    /// the request with the token set.
+    awaiting_token: bool,
     live: Option<LiveSession>,
 }
 
@@ -29,6 +32,7 @@ impl<H: Host> HttpRequest<H> {
             context_id,
             worker,
             carried_token: None,
+            awaiting_token: false,
             live: None,
         }
     }
@@ -64,6 +68,7 @@ impl<H: Host> HttpRequest<H> {
                 }
                 if forwarding.waits_for_token() {
                     // The token is set when the request resumes.
+                    self.awaiting_token = true;
                     return Flow::Pause;
                 }
                 proxy.metrics.requests_forwarded.increment();
@@ -73,6 +78,17 @@ impl<H: Host> HttpRequest<H> {
     }
 
     pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
+        if self.awaiting_token {
+            if self
+                .worker
+                .tokens
+                .token_handed_to(self.context_id)
+                .is_none()
+            {
+                return Flow::Pause;
+            }
+            self.awaiting_token = false;
+        }
         let Some(live) = &mut self.live else {
             return Flow::Continue;
         };

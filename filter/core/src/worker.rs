@@ -148,7 +148,7 @@ impl Forwarding {
     pub fn edits<'e>(
         &'e self,
         headers: &'e RequestHeaders<'e>,
-    ) -> impl Iterator<Item = (&'static str, Option<&'e str>)> + 'e {
+    ) -> impl Iterator<Item = (&'e str, Option<&'e str>)> + 'e {
         headers.upstream_edits(Upstream {
             path: &self.destination.path,
             authority: &self.destination.authority,

@@ -40,7 +40,7 @@ use anyhow::Context;
 use credentials::KnownAccount;
 use server::{bind_loopback, spawn_listener, Endpoint};
 use state::{lock, Shared, SharedConfig};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -58,11 +58,22 @@ pub struct EmulatorOptions {
     pub oauth_port: u16,
     pub metadata_port: u16,
     pub vertex_port: u16,
+    /// The loopback addresses the OAuth and Vertex endpoints listen on (127.0.0.1 unless a test
+    /// resolves Google's names to addresses of its own).
+    pub oauth_ip: Ipv4Addr,
+    pub vertex_ip: Ipv4Addr,
+    /// The OAuth endpoint speaks TLS with the Vertex certificate (valid for `*.googleapis.com`,
+    /// signed by the same test CA), as oauth2.googleapis.com does; plain HTTP otherwise.
+    pub oauth_tls: bool,
     /// One stderr line per request (method, path, status); the binary turns it on.
     pub log_requests: bool,
     /// A service account whose key file names a `project_id` may use only that project at
-    /// Vertex (403 otherwise), as IAM would have it. On by default.
+    /// Vertex (403 otherwise), as IAM would have it; so may an authorized user with a
+    /// `quota_project_id`, and the metadata server's identity with `metadata_project`. On by
+    /// default.
     pub check_project_access: bool,
+    /// The project of the instance the metadata server belongs to; None: any project.
+    pub metadata_project: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -76,14 +87,19 @@ impl Default for EmulatorOptions {
             oauth_port: 0,
             metadata_port: 0,
             vertex_port: 0,
+            oauth_ip: Ipv4Addr::LOCALHOST,
+            vertex_ip: Ipv4Addr::LOCALHOST,
+            oauth_tls: false,
             log_requests: false,
             check_project_access: true,
+            metadata_project: None,
         }
     }
 }
 
 impl EmulatorOptions {
-    /// Both fixture service accounts and the fixture authorized user.
+    /// Both fixture service accounts and the fixture authorized user, and a metadata server on
+    /// an instance in proj-alpha.
     pub fn with_fixtures() -> Self {
         let service_accounts = [SERVICE_ACCOUNT_A_JSON, SERVICE_ACCOUNT_B_JSON]
             .iter()
@@ -95,6 +111,7 @@ impl EmulatorOptions {
         EmulatorOptions {
             service_accounts,
             authorized_users: vec![authorized_user],
+            metadata_project: Some("proj-alpha".to_owned()),
             ..EmulatorOptions::default()
         }
     }
@@ -126,7 +143,7 @@ impl std::fmt::Debug for Emulator {
 }
 
 impl Emulator {
-    /// Starts all three endpoints on 127.0.0.1. Must be called inside a Tokio runtime.
+    /// Starts all three endpoints on loopback. Must be called inside a Tokio runtime.
     pub async fn start(opts: EmulatorOptions) -> anyhow::Result<Emulator> {
         let accounts = opts
             .service_accounts
@@ -141,9 +158,11 @@ impl Emulator {
         let ca_pem_path = ca_dir.path().join("emulator-ca.pem");
         std::fs::write(&ca_pem_path, &pki.ca_pem).context("writing the test CA")?;
 
-        let (oauth_listener, oauth_addr) = bind_loopback(opts.oauth_port).await?;
-        let (metadata_listener, metadata_addr) = bind_loopback(opts.metadata_port).await?;
-        let (vertex_listener, vertex_addr) = bind_loopback(opts.vertex_port).await?;
+        let (oauth_listener, oauth_addr) = bind_loopback(opts.oauth_ip, opts.oauth_port).await?;
+        let (metadata_listener, metadata_addr) =
+            bind_loopback(Ipv4Addr::LOCALHOST, opts.metadata_port).await?;
+        let (vertex_listener, vertex_addr) =
+            bind_loopback(opts.vertex_ip, opts.vertex_port).await?;
 
         let shared = Arc::new(Shared::new(SharedConfig {
             accounts,
@@ -152,11 +171,13 @@ impl Emulator {
             sse_interval: opts.sse_interval,
             log_requests: opts.log_requests,
             check_project_access: opts.check_project_access,
+            metadata_project: opts.metadata_project,
             token_lifetime_s: opts.token_lifetime_s,
         }));
-        spawn_listener(&shared, oauth_listener, Endpoint::OAuth, None);
-        spawn_listener(&shared, metadata_listener, Endpoint::Metadata, None);
         let acceptor = TlsAcceptor::from(pki.server_config);
+        let oauth_tls = opts.oauth_tls.then(|| acceptor.clone());
+        spawn_listener(&shared, oauth_listener, Endpoint::OAuth, oauth_tls);
+        spawn_listener(&shared, metadata_listener, Endpoint::Metadata, None);
         spawn_listener(&shared, vertex_listener, Endpoint::Vertex, Some(acceptor));
 
         Ok(Emulator {
@@ -217,6 +238,12 @@ impl Emulator {
         lock(&self.shared.controls).token_behaviour = behaviour;
     }
 
+    /// Holds the OAuth endpoint's answers (true) until released (false): a token endpoint that
+    /// is slow to answer, for exactly as long as a test needs.
+    pub fn hold_token_answers(&self, held: bool) {
+        self.shared.token_answers_held.send_replace(held);
+    }
+
     /// The lifetime of tokens issued from now on.
     pub fn set_token_lifetime(&self, secs: u64) {
         lock(&self.shared.controls).token_lifetime_s = secs;
@@ -227,7 +254,8 @@ impl Emulator {
         lock(&self.shared.controls).expires_in_as_string = yes;
     }
 
-    /// Queues a canned answer: the next Vertex REST request that passes authentication gets it.
+    /// Queues a canned answer: the next Vertex REST request that passes every check gets it
+    /// instead of the model's answer.
     pub fn respond_next_vertex(&self, status: u16, body: serde_json::Value) {
         lock(&self.shared.controls)
             .vertex_overrides

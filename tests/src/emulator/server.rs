@@ -43,10 +43,14 @@ where
     }
 }
 
-pub(crate) async fn bind_loopback(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+pub(crate) async fn bind_loopback(
+    ip: Ipv4Addr,
+    port: u16,
+) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    anyhow::ensure!(ip.is_loopback(), "{ip} is not a loopback address");
+    let listener = TcpListener::bind((ip, port))
         .await
-        .map_err(|error| anyhow::anyhow!("binding 127.0.0.1:{port}: {error}"))?;
+        .map_err(|error| anyhow::anyhow!("binding {ip}:{port}: {error}"))?;
     let address = listener.local_addr()?;
     Ok((listener, address))
 }

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use super::admin;
 use super::paths::envoy_binary;
 use super::render::render_test_config;
+use super::variants;
 
 /// Where the Google emulators listen (all on 127.0.0.1), and the CA that signs the Vertex
 /// emulator's certificate.
@@ -33,6 +34,18 @@ pub struct EnvoyOptions {
     pub upstreams: Upstreams,
     /// `--component-log-level`; empty for Envoy's default.
     pub component_log_level: String,
+    /// A config to run instead of the rendered test template (e.g. `render_production_config`);
+    /// `plugin_config`, `vm_env` and `upstreams` are then unused.
+    pub config: Option<String>,
+    /// Env vars of the Envoy process, which `host_env_keys` hands to the VM. Envoy never inherits
+    /// the Google variables (VERTEX_SA_KEY, VERTEXAI_PROJECT, VERTEXAI_LOCATION) of the test's env.
+    pub process_env: Vec<(String, String)>,
+    /// Callers on 127.0.0.0/8 count as internal (`internal_address_config`, with
+    /// `use_remote_address`): Envoy's router obeys their `x-envoy-*` headers.
+    pub trust_loopback_callers: bool,
+    /// The Wasm plugin's `allow_on_headers_stop_iteration`: Envoy hands the filter request body
+    /// while the filter holds the headers.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl EnvoyOptions {
@@ -43,7 +56,31 @@ impl EnvoyOptions {
             vm_env: Vec::new(),
             upstreams,
             component_log_level: "wasm:debug".to_string(),
+            config: None,
+            process_env: Vec::new(),
+            trust_loopback_callers: false,
+            allow_on_headers_stop_iteration: false,
         }
+    }
+
+    /// Options that run `config` as it is, with `process_env` in Envoy's environment.
+    pub fn rendered(config: String, process_env: &[(&str, &str)]) -> Self {
+        let nowhere = SocketAddr::from(([127, 0, 0, 1], 9));
+        let mut opts = EnvoyOptions::new(
+            String::new(),
+            Upstreams {
+                oauth: nowhere,
+                metadata: nowhere,
+                vertex: nowhere,
+                vertex_ca: PathBuf::new(),
+            },
+        );
+        opts.config = Some(config);
+        opts.process_env = process_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        opts
     }
 
     /// Adds one VM env var (builder style).
@@ -59,6 +96,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const REJECTION_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(50);
 const LISTENER: &str = "vertex_passthrough";
+/// The variables the shipped configs let into the VM (`host_env_keys`).
+const GOOGLE_ENV: [&str; 3] = ["VERTEX_SA_KEY", "VERTEXAI_PROJECT", "VERTEXAI_LOCATION"];
 
 pub struct Envoy {
     /// The plaintext listener (the one clients use).
@@ -254,7 +293,10 @@ struct Process {
 
 impl Process {
     fn spawn(opts: &EnvoyOptions) -> anyhow::Result<Process> {
-        let config = render_test_config(opts)?;
+        let config = match &opts.config {
+            Some(config) => config.clone(),
+            None => variants::apply(render_test_config(opts)?, opts)?,
+        };
         let dir = tempfile::Builder::new()
             .prefix("vertex-passthrough-envoy-")
             .tempdir()?;
@@ -282,6 +324,10 @@ impl Process {
         // The application log goes to stderr, which is written line by line; `--log-path` is
         // flushed only every 10 s by default and loses its buffer when Envoy is killed.
         // stdout (access logs) and stderr share one file, in order.
+        for var in GOOGLE_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.envs(opts.process_env.iter().map(|(k, v)| (k, v)));
         let log = File::create(&log_path)?;
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -10,8 +10,12 @@ mod envoy;
 mod paths;
 mod render;
 mod validate;
+mod variants;
 
 pub use envoy::{tail, Envoy, EnvoyOptions, Upstreams};
 pub use paths::{envoy_binary, repo_root, wasm_path};
-pub use render::{render_test_config, TEMPLATE};
+pub use render::{
+    json_diff, load_yaml, production_config, production_edit_paths, render_test_config,
+    ProductionEdits, PRODUCTION, PRODUCTION_CA_BUNDLE, PRODUCTION_WASM, TEMPLATE,
+};
 pub use validate::{validate_config, validate_config_with};

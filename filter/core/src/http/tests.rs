@@ -210,6 +210,27 @@ fn a_request_that_ends_while_waiting_is_forgotten() {
 }
 
 #[test]
+fn a_body_arriving_while_the_request_waits_for_its_token_is_held() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FETCHED));
+    host(&w).set_body(1, Body::Request, b"{}");
+    assert_eq!(request.on_request_body(2, true), Flow::Pause);
+}
+
+#[test]
+fn a_body_arriving_once_the_token_is_set_goes_on() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FETCHED));
+    host(&w).set_body(1, Body::Request, b"{}");
+    request.on_request_body(2, false);
+    token_arrives(&w, "ya29.one");
+    host(&w).enter(1);
+    assert_eq!(request.on_request_body(2, true), Flow::Continue);
+}
+
+#[test]
 fn a_rest_body_is_neither_read_nor_held() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);

@@ -5,9 +5,11 @@
 //! - `first_message`: the client's first data message, read from the bytes buffered so far.
 //! - `model_name`: the forms a Live model name takes, in `?model=` and in the setup.
 //! - `setup` and `setup_model`: the setup rewrite (DESIGN.md "Requests" → Live setup).
+//! - `client_gate`: the client's later messages: setups checked, nothing after its Close.
 //! - `accounting`: per-direction message, byte and `usageMetadata` counters.
 
 pub mod accounting;
+pub mod client_gate;
 pub mod first_message;
 pub mod frame;
 pub mod model_name;
@@ -19,7 +21,8 @@ pub mod setup_model;
 pub(crate) mod test_frames;
 
 pub use accounting::{Direction, LiveObserver, Totals};
+pub use client_gate::{ClientGate, GateStep};
 pub use first_message::{read_first_message, FirstMessage, FirstMessageReader};
 pub use frame::{close_frame, encode_frame, parse_header, FrameError, FrameHeader, Opcode};
-pub use setup::{rewrite_setup, CloseDecision};
+pub use setup::{carries_setup, rewrite_checked_setup, rewrite_setup, CloseDecision};
 pub use setup_model::resolve_setup_model;

@@ -2,7 +2,7 @@
 //! `M`, `models/M`, `publishers/PUB/models/M` or `projects/P/locations/L/publishers/PUB/models/M`.
 //! Aliases are looked up by the callers; this is the one parser of the names' forms.
 
-use crate::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
+use crate::segment::{is_valid_location, is_valid_project, is_valid_publisher_or_model};
 
 /// What a model name names, before aliases and defaults fill in the rest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +57,8 @@ pub fn parse(name: &str) -> Result<ModelName<'_>, ModelNameError> {
     };
     let valid = is_valid_publisher_or_model(named.model)
         && named.publisher.is_none_or(is_valid_publisher_or_model)
-        && named.project.is_none_or(is_valid_project_or_location)
-        && named.location.is_none_or(is_valid_project_or_location);
+        && named.project.is_none_or(is_valid_project)
+        && named.location.is_none_or(is_valid_location);
     if valid {
         Ok(named)
     } else {

@@ -1,0 +1,547 @@
+//! envoy/envoy.yaml itself, run: the dynamic forward proxy resolves the Vertex hosts through DNS,
+//! the token cluster resolves oauth2.googleapis.com, and both connect over TLS on port 443 with
+//! SNI and certificate checks. A DNS server on loopback answers Google's names with the
+//! emulators' addresses (each test picks its own 127.x.y.z, so tests running at once do not
+//! collide on port 443), and the config gets only the edits `production_config` lists.
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use vertex_passthrough_tests::dns::{DnsServer, Zone};
+use vertex_passthrough_tests::emulator::{
+    Emulator, EmulatorOptions, TokenEndpoint, SERVICE_ACCOUNT_A_JSON,
+};
+use vertex_passthrough_tests::harness::{
+    json_diff, load_yaml, production_config, production_edit_paths, repo_root, Envoy, EnvoyOptions,
+    ProductionEdits, PRODUCTION,
+};
+
+/// envoy/envoy.yaml's one client key: its api_keys entry is sha256("replace-me").
+const SHIPPED_KEY: &str = "replace-me";
+/// The project of service account A (its key file's project_id), given as VERTEXAI_PROJECT.
+const PROJECT: &str = "proj-alpha";
+const SSE_CHUNKS: usize = 4;
+
+struct Production {
+    emulator: Emulator,
+    dns: DnsServer,
+    envoy: Envoy,
+    http: reqwest::Client,
+}
+
+/// A loopback address other than 127.0.0.1, at random.
+fn random_loopback() -> Ipv4Addr {
+    let mut rng = rand::thread_rng();
+    Ipv4Addr::new(
+        127,
+        rng.gen_range(1..=254),
+        rng.gen(),
+        rng.gen_range(1..=254),
+    )
+}
+
+/// The emulators on port 443 of two addresses of their own: Vertex, and OAuth over TLS.
+async fn emulator_on_port_443() -> Emulator {
+    let mut last_error = None;
+    for _ in 0..20 {
+        let options = EmulatorOptions {
+            vertex_ip: random_loopback(),
+            vertex_port: 443,
+            oauth_ip: random_loopback(),
+            oauth_port: 443,
+            oauth_tls: true,
+            sse_chunks: SSE_CHUNKS,
+            sse_interval: Duration::from_millis(50),
+            ..EmulatorOptions::with_fixtures()
+        };
+        match Emulator::start(options).await {
+            Ok(emulator) => return emulator,
+            // Another test holds that address's port 443: pick another.
+            Err(e) => last_error = Some(e),
+        }
+    }
+    panic!("no free loopback address for port 443 (tests run as root): {last_error:?}");
+}
+
+impl Production {
+    /// envoy/envoy.yaml with the VM env of a deployment: the key, the project and, if given,
+    /// VERTEXAI_LOCATION.
+    async fn start(location: Option<&str>) -> Production {
+        let emulator = emulator_on_port_443().await;
+        let ip = |addr: SocketAddr| match addr {
+            SocketAddr::V4(v4) => *v4.ip(),
+            SocketAddr::V6(_) => unreachable!("the emulator listens on IPv4"),
+        };
+        let zone = Zone::new(&[
+            ("oauth2.googleapis.com", ip(emulator.oauth_addr)),
+            ("aiplatform.googleapis.com", ip(emulator.vertex_addr)),
+            ("*-aiplatform.googleapis.com", ip(emulator.vertex_addr)),
+        ]);
+        let dns = DnsServer::start(zone).await.expect("the DNS server starts");
+        let config = production_config(&ProductionEdits {
+            ca: emulator.ca_pem_path.clone(),
+            dns: dns.addr,
+        })
+        .expect("envoy/envoy.yaml renders");
+        let mut env = vec![
+            ("VERTEX_SA_KEY", SERVICE_ACCOUNT_A_JSON),
+            ("VERTEXAI_PROJECT", PROJECT),
+        ];
+        if let Some(location) = location {
+            env.push(("VERTEXAI_LOCATION", location));
+        }
+        let envoy = Envoy::start(EnvoyOptions::rendered(config.to_string(), &env))
+            .await
+            .expect("Envoy starts on envoy/envoy.yaml");
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client");
+        Production {
+            emulator,
+            dns,
+            envoy,
+            http,
+        }
+    }
+
+    async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.envoy.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("Envoy answers")
+    }
+
+    fn asked(&self, name: &str) -> bool {
+        self.dns.questions().iter().any(|q| q.name == name)
+    }
+
+    /// Opens a Live session for the alias `gemini-live` with the shipped key, sends `setup`
+    /// and returns the first JSON message the server answers with.
+    async fn live_setup(&self, setup: Value) -> Value {
+        let mut request = self
+            .envoy
+            .ws_url("/vertex_ai/live?model=gemini-live")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("x-api-key", SHIPPED_KEY.parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("the upgrade succeeds");
+        socket.send(Message::Text(setup.to_string())).await.unwrap();
+        let answer = loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("an answer within 10 s")
+                .expect("the session is open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => break serde_json::from_str::<Value>(&text).unwrap(),
+                Message::Binary(bytes) => break serde_json::from_slice::<Value>(&bytes).unwrap(),
+                Message::Close(frame) => panic!("closed instead of answering: {frame:?}"),
+                _ => continue,
+            }
+        };
+        socket.close(None).await.ok();
+        answer
+    }
+}
+
+fn generate_body() -> Vec<u8> {
+    json!({"contents": [{"role": "user", "parts": [{"text": "hello"}]}]})
+        .to_string()
+        .into_bytes()
+}
+
+fn alias_path(location: &str, alias: &str, method: &str) -> String {
+    format!("/vertex_ai/v1/projects/{PROJECT}/locations/{location}/publishers/google/models/{alias}:{method}")
+}
+
+#[test]
+fn the_production_config_is_run_with_only_the_listed_edits() {
+    let source = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let rendered = production_config(&ProductionEdits {
+        ca: "/tmp/test-ca.pem".into(),
+        dns: "127.0.0.1:5353".parse().unwrap(),
+    })
+    .unwrap();
+    assert_eq!(
+        json_diff(&source, &rendered),
+        production_edit_paths(&source)
+    );
+}
+
+#[tokio::test]
+async fn rest_goes_through_dns_and_tls_to_the_regional_host_with_a_token_from_google_oauth() {
+    let prod = Production::start(None).await;
+    let response = prod
+        .post(
+            &alias_path("us-central1", "gemini-flash", "generateContent"),
+            &[("x-api-key", SHIPPED_KEY)],
+            generate_body(),
+        )
+        .await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+
+    let requests = prod.emulator.vertex_requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    let request = &requests[0];
+    assert_eq!(request.authority, "us-central1-aiplatform.googleapis.com");
+    assert_eq!(
+        request.sni.as_deref(),
+        Some("us-central1-aiplatform.googleapis.com")
+    );
+    assert_eq!(
+        request.path,
+        format!("/v1/projects/{PROJECT}/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent")
+    );
+    assert_eq!(request.http_version, "h2", "REST is HTTP/2 by ALPN");
+    assert!(request.token_subject.is_some(), "{request:#?}");
+
+    let tokens = prod.emulator.token_requests();
+    assert_eq!(tokens.len(), 1, "{tokens:#?}");
+    assert!(matches!(tokens[0].endpoint, TokenEndpoint::OAuth));
+    assert_eq!(tokens[0].authority, "oauth2.googleapis.com");
+    assert!(prod.asked("us-central1-aiplatform.googleapis.com"));
+    assert!(prod.asked("oauth2.googleapis.com"));
+}
+
+#[tokio::test]
+async fn sse_streams_every_chunk_through_the_production_config() {
+    let prod = Production::start(None).await;
+    let response = prod
+        .post(
+            &(alias_path("us-central1", "gemini-flash", "streamGenerateContent") + "?alt=sse"),
+            &[("x-api-key", SHIPPED_KEY)],
+            generate_body(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut events = 0;
+    let mut stream = response.bytes_stream();
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        text.push_str(&String::from_utf8_lossy(
+            &chunk.expect("the stream completes"),
+        ));
+    }
+    for line in text.lines() {
+        if line.starts_with("data:") {
+            events += 1;
+        }
+    }
+    assert_eq!(events, SSE_CHUNKS, "{text}");
+}
+
+#[tokio::test]
+async fn a_live_session_opens_through_the_production_config() {
+    let prod = Production::start(None).await;
+    let answer = prod
+        .live_setup(json!({"setup": {"model": "gemini-live"}}))
+        .await;
+    assert!(answer.get("setupComplete").is_some(), "{answer}");
+
+    let sessions = prod.emulator.live_sessions();
+    assert_eq!(sessions.len(), 1, "{sessions:#?}");
+    assert_eq!(
+        sessions[0].authority,
+        "us-central1-aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        sessions[0].sni.as_deref(),
+        Some("us-central1-aiplatform.googleapis.com")
+    );
+    assert_eq!(
+        sessions[0].setup_model.as_deref(),
+        Some(format!("projects/{PROJECT}/locations/us-central1/publishers/google/models/gemini-live-2.5-flash-native-audio").as_str())
+    );
+}
+
+/// The README: VERTEXAI_LOCATION is the default location. The shipped aliases name none, so the
+/// variable decides which regional host they go to.
+#[tokio::test]
+async fn vertexai_location_sends_the_shipped_aliases_to_that_region() {
+    let prod = Production::start(Some("europe-west4")).await;
+    let response = prod
+        .post(
+            "/vertex_ai/v1/publishers/google/models/gemini-flash:generateContent",
+            &[("x-api-key", SHIPPED_KEY)],
+            generate_body(),
+        )
+        .await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let requests = prod.emulator.vertex_requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(
+        requests[0].authority,
+        "europe-west4-aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        requests[0].path,
+        format!("/v1/projects/{PROJECT}/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent")
+    );
+    assert!(prod.asked("europe-west4-aiplatform.googleapis.com"));
+}
+
+#[tokio::test]
+async fn healthz_is_answered_by_envoy_without_a_key() {
+    let prod = Production::start(None).await;
+    let response = prod
+        .http
+        .get(prod.envoy.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "ok");
+    // Answered by Envoy's route, not passed anywhere: a path next to it is the catch-all's 404.
+    let response = prod
+        .http
+        .get(prod.envoy.url("/healthz/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(prod.emulator.vertex_requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_header_with_an_underscore_is_refused_before_anything_is_forwarded() {
+    let prod = Production::start(None).await;
+    let response = prod
+        .post(
+            &alias_path("us-central1", "gemini-flash", "generateContent"),
+            &[
+                ("x-api-key", SHIPPED_KEY),
+                ("x_goog_user_project", "proj-other"),
+            ],
+            generate_body(),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    assert!(prod.emulator.vertex_requests().is_empty());
+    assert!(prod.emulator.token_requests().is_empty());
+}
+
+/// use_remote_address: Envoy counts the client as external and appends the address it saw to
+/// x-forwarded-for (for a loopback client, Envoy's own address), so what reaches Google does not
+/// end with whatever the client wrote there.
+#[tokio::test]
+async fn envoy_appends_the_address_it_saw_to_x_forwarded_for() {
+    let prod = Production::start(None).await;
+    let response = prod
+        .post(
+            &alias_path("us-central1", "gemini-flash", "generateContent"),
+            &[
+                ("x-api-key", SHIPPED_KEY),
+                ("x-forwarded-for", "203.0.113.7"),
+            ],
+            generate_body(),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let requests = prod.emulator.vertex_requests();
+    let forwarded_for: Vec<&str> = requests[0]
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "x-forwarded-for")
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .collect();
+    assert_eq!(forwarded_for.len(), 2, "{:?}", requests[0].headers);
+    assert_eq!(forwarded_for[0], "203.0.113.7");
+    assert!(
+        forwarded_for[1].parse::<std::net::IpAddr>().is_ok(),
+        "{forwarded_for:?}"
+    );
+}
+
+/// The listener's per-connection buffer limit is a read-ahead bound, not a body limit: a body
+/// many times its size reaches Vertex whole, also while the request waits for its first token.
+#[tokio::test]
+async fn a_body_larger_than_the_connection_buffer_limit_reaches_vertex_whole() {
+    let prod = Production::start(None).await;
+    let text = "x".repeat(1024 * 1024);
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": text}]}]})
+        .to_string()
+        .into_bytes();
+    let response = prod
+        .post(
+            &alias_path("us-central1", "gemini-flash", "generateContent"),
+            &[("x-api-key", SHIPPED_KEY)],
+            body.clone(),
+        )
+        .await;
+    let status = response.status();
+    let answer = response.text().await.unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let requests = prod.emulator.vertex_requests();
+    assert_eq!(requests[0].body.len(), body.len());
+}
+
+/// The filter holds the first Live message until it is whole (up to 64 KiB); the listener's
+/// buffer limit leaves room for that.
+#[tokio::test]
+async fn a_live_setup_just_under_the_filters_limit_opens_the_session() {
+    let prod = Production::start(None).await;
+    let instruction = "y".repeat(60 * 1024);
+    let answer = prod
+        .live_setup(json!({"setup": {"model": "gemini-live", "systemInstruction": {"parts": [{"text": instruction}]}}}))
+        .await;
+    assert!(answer.get("setupComplete").is_some(), "{answer}");
+}
+
+/// The DNS cache's bound (max_hosts): invented locations take at most that many places; one
+/// more host is refused by Envoy without a connection, and the hosts in it keep working.
+#[tokio::test]
+async fn the_dns_cache_holds_at_most_max_hosts_hosts() {
+    let prod = Production::start(None).await;
+    let source = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let max_hosts = source["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+        ["typed_config"]["http_filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|f| f["typed_config"]["dns_cache_config"]["max_hosts"].as_u64())
+        .expect("envoy.yaml's DNS cache has max_hosts");
+    let call = |location: String| {
+        let prod = &prod;
+        async move {
+            prod.post(
+                &alias_path(&location, "gemini-2.5-flash", "generateContent"),
+                &[("x-api-key", SHIPPED_KEY)],
+                generate_body(),
+            )
+            .await
+            .status()
+        }
+    };
+    for n in 0..max_hosts {
+        let status = call(format!("zz-invented-{n}")).await;
+        assert_ne!(status, 503, "host {n} of {max_hosts}");
+    }
+    assert_eq!(prod.emulator.vertex_requests().len() as u64, max_hosts);
+    assert_eq!(call("zz-invented-one-more".to_string()).await, 503);
+    assert_eq!(prod.emulator.vertex_requests().len() as u64, max_hosts);
+    assert!(!prod.asked("zz-invented-one-more-aiplatform.googleapis.com"));
+    // A host in the cache is still served.
+    assert_ne!(call("zz-invented-0".to_string()).await, 503);
+}
+
+/// HTTP/2 clients get envoy.yaml's limits in Envoy's SETTINGS: 100 concurrent streams, a 64 KiB
+/// stream window and (by a WINDOW_UPDATE on the connection) a 1 MiB connection window.
+#[tokio::test]
+async fn http2_clients_get_the_stream_and_window_limits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const SETTINGS: u8 = 0x4;
+    const WINDOW_UPDATE: u8 = 0x8;
+    const MAX_CONCURRENT_STREAMS: u16 = 0x3;
+    const INITIAL_WINDOW_SIZE: u16 = 0x4;
+    /// The connection window every HTTP/2 connection starts with (RFC 9113).
+    const DEFAULT_WINDOW: u32 = 65_535;
+
+    let prod = Production::start(None).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", prod.envoy.port))
+        .await
+        .unwrap();
+    // Prior knowledge (the listener's codec is AUTO), then an empty SETTINGS frame.
+    socket
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut settings: Option<Vec<(u16, u32)>> = None;
+    let mut connection_increment: Option<u32> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while settings.is_none() || connection_increment.is_none() {
+        let mut buffer = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, socket.read(&mut buffer))
+            .await
+            .expect("Envoy's SETTINGS and WINDOW_UPDATE within 10 s")
+            .unwrap();
+        assert!(n > 0, "Envoy closed the connection: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+        // Every whole frame so far: 9-byte header (length, type, flags, stream), then payload.
+        let mut at = 0;
+        while let Some(header) = received.get(at..at + 9) {
+            let length =
+                usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+            let (kind, flags) = (header[3], header[4]);
+            let stream =
+                u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+            let Some(payload) = received.get(at + 9..at + 9 + length) else {
+                break;
+            };
+            if kind == SETTINGS && flags & 0x1 == 0 {
+                settings = Some(
+                    payload
+                        .chunks(6)
+                        .map(|e| {
+                            (
+                                u16::from_be_bytes([e[0], e[1]]),
+                                u32::from_be_bytes([e[2], e[3], e[4], e[5]]),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            if kind == WINDOW_UPDATE && stream == 0 {
+                connection_increment = Some(
+                    u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]])
+                        & 0x7fff_ffff,
+                );
+            }
+            at += 9 + length;
+        }
+    }
+    let settings = settings.unwrap();
+    let value = |id: u16| settings.iter().find(|(k, _)| *k == id).map(|(_, v)| *v);
+    assert_eq!(value(MAX_CONCURRENT_STREAMS), Some(100), "{settings:?}");
+    assert_eq!(value(INITIAL_WINDOW_SIZE), Some(65_536), "{settings:?}");
+    assert_eq!(
+        DEFAULT_WINDOW + connection_increment.unwrap(),
+        1_048_576,
+        "the connection window"
+    );
+}
+
+/// A client that starts a request and never finishes its headers is answered 408 and
+/// disconnected (request_headers_timeout) instead of holding the connection until it goes idle.
+#[tokio::test]
+async fn a_request_whose_headers_never_end_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let prod = Production::start(None).await;
+    let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", prod.envoy.port))
+        .await
+        .unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: envoy\r\nx-slow: ")
+        .await
+        .unwrap();
+    // Envoy's stream idle timeout (minutes) is far past this deadline; the header timeout is not.
+    let mut received = Vec::new();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(40), socket.read_to_end(&mut received)).await;
+    assert!(ended.is_ok(), "the connection is still open after 40 s");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
