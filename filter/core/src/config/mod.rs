@@ -7,6 +7,7 @@ pub mod models;
 pub mod raw;
 
 use crate::client_auth::{parse_configured_key, ClientKeys};
+use crate::locations::ServedLocations;
 use crate::segment::{is_valid_location, is_valid_project, MAX_LOCATION, MAX_SEGMENT};
 pub use credential::{Credential, TokenSource};
 use error::shown;
@@ -40,6 +41,8 @@ pub struct ResolvedAlias {
 pub struct Config {
     pub default_project: Option<String>,
     pub default_location: String,
+    /// Locations a request may name (a location becomes a host Envoy resolves).
+    pub locations: ServedLocations,
     pub aliases: HashMap<String, ResolvedAlias>,
     /// Projects a request may reach, each with the credential it uses.
     pub projects: HashMap<String, usize>,
@@ -159,9 +162,16 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         }
     }
 
+    let locations = served_locations(
+        raw.locations,
+        &default_location,
+        aliases.values().map(|a| a.alias.location.as_str()),
+    )?;
+
     Ok(Config {
         default_project,
         default_location,
+        locations,
         aliases,
         projects,
         credentials,
@@ -345,6 +355,33 @@ fn bounded(
             format!("{value} is out of range: use {min} to {max}"),
         ))
     }
+}
+
+/// Every location the config names is served, with Google Cloud's regions; `locations` adds
+/// regions opened after this list was written.
+fn served_locations<'a>(
+    listed: Option<Vec<String>>,
+    default_location: &'a str,
+    alias_locations: impl Iterator<Item = &'a str>,
+) -> Result<ServedLocations, ConfigError> {
+    let listed = listed.unwrap_or_default();
+    for (index, location) in listed.iter().enumerate() {
+        if !is_valid_location(location) {
+            return Err(ConfigError::new(
+                format!("locations[{index}]"),
+                format!(
+                    "{} is not valid: use lowercase letters, digits and '-' (at most {MAX_LOCATION})",
+                    shown(location)
+                ),
+            ));
+        }
+    }
+    let mut named: Vec<&str> = listed.iter().map(String::as_str).collect();
+    named.push(default_location);
+    for location in alias_locations {
+        named.push(location);
+    }
+    Ok(ServedLocations::new(named))
 }
 
 /// `vertex_location` fields hold a location (one DNS label); the others a project.
