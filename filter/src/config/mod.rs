@@ -78,7 +78,9 @@ fn raw_config(bytes: &[u8]) -> Result<RawConfig, ConfigError> {
     let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if bytes.first() == Some(&0x0a) {
         match proto_struct::decode(bytes) {
-            Ok(value) => return raw_from(value),
+            // Through the JSON text it stands for: one deserializer for both forms (a second
+            // would double the derived code in the .wasm), and errors alike by construction.
+            Ok(value) => return raw_from_json(value.to_string().as_bytes()),
             Err(error) if !json => return Err(error),
             Err(_) => {}
         }
@@ -98,19 +100,12 @@ fn raw_config(bytes: &[u8]) -> Result<RawConfig, ConfigError> {
 
 fn raw_from_json(json: &[u8]) -> Result<RawConfig, ConfigError> {
     let mut de = serde_json::Deserializer::from_slice(json);
-    let raw = raw_from(&mut de)?;
+    let raw = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ConfigError::from_serde(e.path(), e.inner()))?;
     de.end().map_err(|_| {
         ConfigError::new("(top level)", "trailing characters after the JSON object")
     })?;
     Ok(raw)
-}
-
-/// The configuration's shape from either form, errors named by the path to the field.
-fn raw_from<'de, D>(de: D) -> Result<RawConfig, ConfigError>
-where
-    D: serde::Deserializer<'de, Error = serde_json::Error>,
-{
-    serde_path_to_error::deserialize(de).map_err(|e| ConfigError::from_serde(e.path(), e.inner()))
 }
 
 fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
