@@ -11,7 +11,7 @@ mod paths;
 mod render;
 mod validate;
 
-pub use envoy::{tail, Envoy, EnvoyOptions, Upstreams};
+pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 pub use paths::{envoy_binary, repo_root, wasm_path};
 pub use render::{
     json_diff, load_yaml, production_config, production_edit_paths, render_test_config,
