@@ -25,11 +25,13 @@ test: setup
 	# --tests: the suites, not the harness's doc example (CI reads the runner's last line).
 	$(CARGO) test -p vertex-passthrough-tests --tests
 
-## lint: formatting, and clippy with warnings as errors (natively and for the wasm target)
+## lint: formatting, clippy with warnings as errors (natively and for the wasm target), and
+## cargo audit against the RustSec advisories (skipped, saying so, where their database is out of reach)
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p vertex-passthrough --target wasm32-wasip1 -- -D warnings
+	@CARGO=$(CARGO) scripts/audit.sh
 
 ## run: Envoy with the filter on :4000 in front of a local Google emulator; with
 ## GOOGLE_APPLICATION_CREDENTIALS and VERTEXAI_PROJECT set, in front of the real Vertex AI

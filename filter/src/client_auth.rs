@@ -15,6 +15,10 @@ pub const CLIENT_CREDENTIAL_HEADERS: [&str; 5] = [
     "x-goog-api-key",
 ];
 
+/// The longest key accepted, in bytes. A longer value is never hashed, so a client cannot make
+/// each request cost a hash of tens of kilobytes.
+pub const MAX_KEY_LEN: usize = 512;
+
 pub enum ClientKeys {
     /// SHA-256 digests of the accepted keys; the plain keys are not kept.
     Required(Vec<[u8; 32]>),
@@ -27,7 +31,9 @@ pub fn parse_configured_key(entry: &str) -> Option<[u8; 32]> {
     if let Some(hex) = entry.strip_prefix("sha256:") {
         return decode_hex_digest(hex);
     }
-    let usable = !entry.is_empty() && entry.bytes().all(|b| b.is_ascii_graphic());
+    let usable = !entry.is_empty()
+        && entry.len() <= MAX_KEY_LEN
+        && entry.bytes().all(|b| b.is_ascii_graphic());
     usable.then(|| Sha256::digest(entry.as_bytes()).into())
 }
 
@@ -94,7 +100,7 @@ impl ClientKeys {
         let mut accepted = subtle::Choice::from(0u8);
         for value in presented {
             let key = client_key(value.as_ref());
-            if key.is_empty() {
+            if key.is_empty() || key.len() > MAX_KEY_LEN {
                 continue;
             }
             let candidate: [u8; 32] = Sha256::digest(key.as_bytes()).into();
@@ -241,6 +247,26 @@ mod tests {
         assert!(verified.holds("sk-a"));
         assert!(!verified.holds("sk-b"));
         assert_eq!(verified.0.len(), 1);
+    }
+
+    #[test]
+    fn a_key_longer_than_512_bytes_is_refused_even_when_its_digest_is_configured() {
+        use std::fmt::Write;
+        let long = "k".repeat(MAX_KEY_LEN + 1);
+        let digest: [u8; 32] = Sha256::digest(long.as_bytes()).into();
+        let entry = digest.iter().fold(String::from("sha256:"), |mut hex, b| {
+            write!(hex, "{b:02x}").unwrap();
+            hex
+        });
+        assert!(!accepts(&keys(&[&entry]), &[&long]));
+        assert!(!accepts(&keys(&[&entry]), &[&format!("Bearer {long}")]));
+        let longest = "k".repeat(MAX_KEY_LEN);
+        assert!(accepts(&keys(&[&longest]), &[&longest]));
+    }
+
+    #[test]
+    fn a_configured_plain_key_longer_than_512_bytes_is_refused() {
+        assert!(parse_configured_key(&"k".repeat(MAX_KEY_LEN + 1)).is_none());
     }
 
     #[test]

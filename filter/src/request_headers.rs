@@ -1,12 +1,20 @@
 //! A request's headers as proxy-wasm hands them over in one host call, and the edits that turn
-//! the request into Vertex's. One read of the whole map replaces the seven single reads the
-//! filter made before, and knowing every header lets it remove only those present (issue 6).
+//! the request into Vertex's. Knowing every header lets the filter remove only those present.
 //!
 //! The wire format of `proxy_get_header_map_pairs`: a little-endian `u32` count `N`, then `N`
 //! pairs of `u32` sizes (name, value), then each name and each value followed by a NUL.
 
 use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
 use std::borrow::Cow;
+
+/// Client headers that never reach Google besides its credentials: `x-goog-user-project` would
+/// bill another project's quota.
+const CLIENT_ONLY_HEADERS: [&str; 1] = ["x-goog-user-project"];
+
+/// Envoy's own request headers (`x-envoy-retry-on`, `x-envoy-upstream-rq-timeout-ms`, …): where
+/// Envoy counts a caller as internal its router obeys them, so a client could make it retry a
+/// generation (billed twice) or cut a stream. Every one a client sends is removed.
+const ENVOY_HEADER_PREFIX: &[u8] = b"x-envoy-";
 
 /// Marks requests the filter forwards to Vertex; the Vertex route matches on it
 /// (DESIGN.md "Routing after a rewrite"). A client's own is never passed on.
@@ -81,20 +89,22 @@ impl<'a> RequestHeaders<'a> {
 
     /// The header edits that make this request Vertex's, in order: remove the client
     /// credentials it carries (its `authorization` is replaced instead when the token is at
-    /// hand) and, on an upgrade, its compression offer; then set `:path`, `:authority`,
-    /// `authorization` and the marker (a set replaces a client's own). Only headers the request
-    /// has are removed: each edit is a host call, and a whole-map replace costs Envoy more than
-    /// these few.
+    /// hand), its `x-goog-user-project`, every `x-envoy-*` header and, on an upgrade, its
+    /// compression offer; then set `:path`, `:authority`, `authorization` and the marker (a set
+    /// replaces a client's own). Only headers the request has are removed: each edit is a host
+    /// call, and a whole-map replace costs Envoy more than these few.
     pub fn upstream_edits<'e>(
         &'e self,
         upstream: &'e Upstream<'e>,
-    ) -> impl Iterator<Item = (&'static str, Option<&'e str>)> + 'e {
+    ) -> impl Iterator<Item = (&'e str, Option<&'e str>)> + 'e {
         let removed = CLIENT_CREDENTIAL_HEADERS
             .iter()
+            .chain(CLIENT_ONLY_HEADERS.iter())
             .copied()
             .filter(|name| !(*name == "authorization" && upstream.authorization.is_some()))
             .chain(upstream.upgrade.then_some("sec-websocket-extensions"))
             .filter(|name| self.has(name))
+            .chain(self.envoy_headers())
             .map(|name| (name, None));
         let set = [
             (":path", Some(upstream.path)),
@@ -104,6 +114,22 @@ impl<'a> RequestHeaders<'a> {
         .chain(upstream.authorization.map(|a| ("authorization", Some(a))))
         .chain([(MARKER_HEADER, Some("1"))]);
         removed.chain(set)
+    }
+
+    /// The names of the `x-envoy-*` headers present, each once.
+    fn envoy_headers(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| name.starts_with(ENVOY_HEADER_PREFIX))
+            .filter(|&(at, (name, _))| {
+                !self
+                    .pairs
+                    .iter()
+                    .take(at)
+                    .any(|(earlier, _)| earlier == name)
+            })
+            .filter_map(|(_, (name, _))| std::str::from_utf8(name).ok())
     }
 }
 

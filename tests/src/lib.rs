@@ -6,3 +6,4 @@ pub mod harness;
 pub mod local_tls;
 pub mod probe;
 pub mod stack;
+pub mod wait;

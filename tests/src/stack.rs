@@ -5,6 +5,8 @@ use crate::emulator::{Emulator, EmulatorOptions, SERVICE_ACCOUNT_A_JSON, SERVICE
 use crate::harness::{Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 /// The client key tests present; the plugin config holds only its hash.
 pub const CLIENT_KEY: &str = "sk-test-client-key-0123456789";
@@ -78,6 +80,14 @@ impl Stack {
     }
 
     pub async fn start_with(options: StackOptions) -> Stack {
+        Stack::start_with_envoy(options, |_| {}).await
+    }
+
+    /// `start_with`, with Envoy's options adjusted by `envoy` (e.g. a config variant).
+    pub async fn start_with_envoy(
+        options: StackOptions,
+        envoy: impl FnOnce(&mut EnvoyOptions),
+    ) -> Stack {
         let emulator = Emulator::start(options.emulator)
             .await
             .expect("the Google emulators start");
@@ -86,6 +96,7 @@ impl Stack {
         envoy_options.plugin_config_form = options.plugin_config_form;
         envoy_options.concurrency = options.concurrency;
         envoy_options.vm_env = options.vm_env;
+        envoy(&mut envoy_options);
         let envoy = Envoy::start(envoy_options)
             .await
             .expect("Envoy starts with the filter");
@@ -119,10 +130,9 @@ impl Stack {
         request.send().await.expect("Envoy answers")
     }
 
-    /// Envoy's counters and gauges under `vertex_passthrough.`, without Envoy's `wasmcustom.`.
-    /// The filter hands its counters to Envoy on its once-a-second tick: wait for one first.
-    pub async fn filter_stats(&self) -> std::collections::BTreeMap<String, u64> {
-        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    /// Envoy's counters and gauges under `vertex_passthrough.`, without Envoy's `wasmcustom.`,
+    /// as they stand now.
+    pub async fn filter_stats_now(&self) -> BTreeMap<String, u64> {
         self.envoy
             .stats()
             .await
@@ -134,7 +144,40 @@ impl Stack {
             })
             .collect()
     }
+
+    /// The filter's counters once `ready` holds for them. Each worker hands its counters to
+    /// Envoy on its once-a-second tick, so they are polled until a deadline.
+    pub async fn filter_stats_when(
+        &self,
+        what: &str,
+        ready: impl Fn(&BTreeMap<String, u64>) -> bool,
+    ) -> BTreeMap<String, u64> {
+        let deadline = Instant::now() + crate::wait::DEADLINE;
+        loop {
+            let stats = self.filter_stats_now().await;
+            if ready(&stats) {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the filter's counters never showed {what}: {stats:#?}"
+            );
+            tokio::time::sleep(STATS_POLL).await;
+        }
+    }
+
+    /// The filter's counters once `marker` has reached `count`. A worker hands all its counters
+    /// to Envoy at once, so every counter a worker changed before its last change to `marker`
+    /// is then as current as `marker`: exact comparisons on them hold or fail for good.
+    pub async fn filter_stats_after(&self, marker: &str, count: u64) -> BTreeMap<String, u64> {
+        self.filter_stats_when(&format!("{marker} >= {count}"), |stats| {
+            stats.get(marker).copied().unwrap_or(0) >= count
+        })
+        .await
+    }
 }
+
+const STATS_POLL: Duration = Duration::from_millis(100);
 
 pub fn upstreams(emulator: &Emulator) -> Upstreams {
     Upstreams {
@@ -188,6 +231,17 @@ impl Stack {
         path: &str,
     ) -> Result<LiveSocket, tokio_tungstenite::tungstenite::Error> {
         self.live_connect_with_key(path, CLIENT_KEY).await
+    }
+
+    /// The Live sessions Vertex saw from the `since`-th on, once each has ended: by then the
+    /// emulator has recorded every message the filter forwarded on them.
+    pub async fn ended_live_sessions(&self, since: usize) -> Vec<crate::emulator::LiveSession> {
+        crate::wait::until_some("the Vertex side of each Live session to end", || {
+            let sessions = self.emulator.live_sessions();
+            let later = sessions.get(since..).unwrap_or_default();
+            later.iter().all(|s| s.ended).then(|| later.to_vec())
+        })
+        .await
     }
 
     pub async fn live_connect_with_key(

@@ -293,6 +293,21 @@ fn assert_no_client_credentials(label: &str, request: &VertexRequest) {
         request.token_subject.is_some(),
         "{label}: Vertex got no token of ours"
     );
+    // Another project's quota must not be billed.
+    assert!(
+        !request
+            .query
+            .as_deref()
+            .unwrap_or_default()
+            .contains("someone-else")
+            && request
+                .headers
+                .iter()
+                .all(|(name, _)| name != "x-goog-user-project"),
+        "{label}: a user project reached Vertex: {:?} {:?}",
+        request.query,
+        request.headers
+    );
 }
 
 /// After a corpus: valid requests on fresh connections succeed on every worker, nothing was
@@ -345,8 +360,8 @@ async fn assert_every_worker_still_serves(stack: &Stack, forwarded_in_corpus: us
             "Envoy logged: {line}"
         );
     }
-    let stats = stack.filter_stats().await;
     let total = (forwarded_in_corpus + VALID) as u64;
+    let stats = stack.filter_stats_after("requests_forwarded", total).await;
     assert_eq!(
         stats.get("requests_forwarded"),
         Some(&total),
@@ -408,6 +423,7 @@ async fn overlong_segments_and_paths_are_refused() {
         post("query of 70 KB, beyond Envoy's header limit", format!("{FLASH}?pad={}", "q".repeat(70 * 1024)), Expect::RefusedOrReset),
         post("path beyond Envoy's header limit (70 KB)", format!("/vertex_ai/models/{}:generateContent", long(70 * 1024)), Expect::RefusedOrReset),
         post("model of exactly 128 characters is not refused for its length", format!("/vertex_ai/models/{}:generateContent", long(128)), Expect::Forwarded),
+        post("location of 64 characters (more than a DNS label)", format!("/vertex_ai/v1/projects/proj-alpha/locations/{}/publishers/google/models/m:generateContent", "l".repeat(64)), INVALID),
     ])
     .await;
 }
@@ -689,6 +705,41 @@ async fn query_tricks_neither_authenticate_nor_smuggle() {
         post(
             "the key under a percent-encoded name is dropped",
             format!("{FLASH}?%6Bey={CLIENT_KEY}&alt=sse"),
+            Expect::Forwarded,
+        ),
+        post(
+            "the key as $key is dropped",
+            format!("{FLASH}?$key={CLIENT_KEY}&alt=sse"),
+            Expect::Forwarded,
+        ),
+        post(
+            "the key as %24key is dropped",
+            format!("{FLASH}?%24key={CLIENT_KEY}&alt=sse"),
+            Expect::Forwarded,
+        ),
+        post_with(
+            "the key as $key does not authenticate",
+            format!("{FLASH}?$key={CLIENT_KEY}"),
+            vec![],
+            UNAUTHENTICATED,
+        ),
+        post(
+            "userProject naming another project is dropped",
+            format!("{FLASH}?userProject=someone-else&alt=sse"),
+            Expect::Forwarded,
+        ),
+        post(
+            "$userProject naming another project is dropped",
+            format!("{FLASH}?%24userProject=someone-else&$userProject=someone-else"),
+            Expect::Forwarded,
+        ),
+        post_with(
+            "x-goog-user-project naming another project is dropped",
+            FLASH,
+            vec![
+                key_header(),
+                ("x-goog-user-project", b"someone-else".to_vec()),
+            ],
             Expect::Forwarded,
         ),
         post_with(

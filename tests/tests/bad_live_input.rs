@@ -11,6 +11,7 @@
 
 use serde_json::json;
 use std::time::Duration;
+use vertex_passthrough_tests::emulator::LiveSession;
 use vertex_passthrough_tests::probe::{
     frame, frame_claiming, RawWebSocket, BINARY, CLOSE, CONTINUATION, MASK, PING, TEXT,
 };
@@ -41,6 +42,12 @@ enum Expect {
     Closed(u16),
     /// The setup is served (setupComplete), and Vertex saw it rewritten for the alias.
     Served,
+    /// The first setup is served, then the client gets a close frame with this code and a
+    /// reason; Vertex saw the first setup and nothing after it.
+    ClosedAfterServing(u16),
+    /// The client closes after its setup (and sends more): Vertex saw the setup, the Close, and
+    /// no frame after it.
+    NothingAfterTheClientsClose,
 }
 
 struct Case {
@@ -81,8 +88,7 @@ async fn run(stack: &Stack, cases: Vec<Case>) {
                     !reason.is_empty() && reason.len() <= 123,
                     "{name}: reason {reason:?}"
                 );
-                let sessions = stack.emulator.live_sessions();
-                for session in &sessions[sessions_before..] {
+                for session in &stack.ended_live_sessions(sessions_before).await {
                     assert!(
                         session.client_messages.is_empty() && session.setup_model.is_none(),
                         "{name}: Vertex saw {:?}",
@@ -93,6 +99,45 @@ async fn run(stack: &Stack, cases: Vec<Case>) {
                             .collect::<Vec<_>>()
                     );
                 }
+            }
+            Expect::ClosedAfterServing(code) => {
+                let (got, reason) = socket
+                    .close_code()
+                    .await
+                    .unwrap_or_else(|| panic!("{name}: no close frame"));
+                assert_eq!(got, code, "{name}: closed with {got} {reason:?}");
+                assert!(
+                    !reason.is_empty() && reason.len() <= 123,
+                    "{name}: reason {reason:?}"
+                );
+                let session =
+                    vertex_session(stack, sessions_before, |s| s.close_code.is_some()).await;
+                assert_eq!(
+                    session.client_messages.len(),
+                    1,
+                    "{name}: Vertex saw {:?}",
+                    session
+                        .client_messages
+                        .iter()
+                        .map(|m| String::from_utf8_lossy(m).into_owned())
+                        .collect::<Vec<_>>()
+                );
+            }
+            Expect::NothingAfterTheClientsClose => {
+                // Vertex answers the client's Close; then the client goes.
+                let _ = socket.close_code().await;
+                socket.drop_connection().await;
+                let session = vertex_session(stack, sessions_before, |s| s.ended).await;
+                assert_eq!(session.close_code, Some(1000), "{name}");
+                assert_eq!(session.client_messages.len(), 1, "{name}");
+                // The setup's frame and the Close (a code, no reason), and not a byte more.
+                let setup = session.client_messages[0].len();
+                let setup_frame = 2 + 4 + if setup < 126 { 0 } else { 2 };
+                assert_eq!(
+                    session.bytes_received,
+                    setup_frame + setup + 2 + 4 + 2,
+                    "{name}: Vertex got bytes after the client's Close"
+                );
             }
             Expect::Served => {
                 let answer = loop {
@@ -119,6 +164,28 @@ async fn run(stack: &Stack, cases: Vec<Case>) {
                     .await;
             }
         }
+    }
+}
+
+/// The Vertex session at `index` once `done` holds for it (polled, with a deadline).
+async fn vertex_session(
+    stack: &Stack,
+    index: usize,
+    done: impl Fn(&LiveSession) -> bool,
+) -> LiveSession {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(session) = stack.emulator.live_sessions().get(index) {
+            if done(session) {
+                return session.clone();
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Vertex session {index} not there or not done: {:?}",
+            stack.emulator.live_sessions().get(index)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -395,20 +462,18 @@ async fn frames_that_break_rfc_6455_close_with_1002_and_vertex_sees_nothing() {
 #[tokio::test]
 async fn a_setup_that_never_comes_never_reaches_vertex() {
     let stack = Stack::start().await;
-    let wait = Duration::from_millis(1500);
 
-    // Nothing at all, then a closing handshake.
+    // Nothing at all, then a closing handshake: the first frame back answers the close.
     let mut silent = open(&stack).await;
-    assert!(
-        silent.next_frame(wait).await.is_none(),
-        "the proxy answered a client that sent nothing"
-    );
     silent
         .send(&frame(true, CLOSE, &1000u16.to_be_bytes(), Some(MASK)))
         .await
         .unwrap();
-    let closed = silent.close_code().await;
-    assert!(matches!(closed, Some((1000, _)) | None), "{closed:?}");
+    let first = silent.next_frame(Duration::from_secs(10)).await;
+    assert!(
+        first.as_ref().is_none_or(|f| f.opcode == CLOSE),
+        "the proxy answered a client that sent nothing: {first:?}"
+    );
 
     // Pings only, then the connection just ends.
     let mut pinging = open(&stack).await;
@@ -417,7 +482,6 @@ async fn a_setup_that_never_comes_never_reaches_vertex() {
             .send(&frame(true, PING, b"are you there", Some(MASK)))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
     }
     pinging.drop_connection().await;
 
@@ -425,11 +489,10 @@ async fn a_setup_that_never_comes_never_reaches_vertex() {
     let mut half = open(&stack).await;
     let setup = text(&setup_json("live"));
     half.send(&setup[..setup.len() / 2]).await.unwrap();
-    tokio::time::sleep(wait).await;
     half.drop_connection().await;
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let sessions = stack.emulator.live_sessions();
+    let sessions = stack.ended_live_sessions(0).await;
+    assert_eq!(sessions.len(), 3, "one Vertex session a connection");
     assert!(
         sessions
             .iter()
@@ -487,4 +550,123 @@ async fn odd_but_valid_first_messages_are_served() {
         ),
     ])
     .await;
+}
+
+fn setup_with_rag_corpus(model: &str, corpus: &str) -> Vec<u8> {
+    json!({"setup": {"model": model, "tools": [{"retrieval": {"vertexRagStore": {
+        "ragResources": [{"ragCorpus": corpus}]
+    }}}]}})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn a_setup_naming_a_resource_in_a_project_not_served_closes_with_1008() {
+    corpus(vec![
+        case(
+            "a RAG corpus in another project",
+            vec![text(&setup_with_rag_corpus(
+                "live",
+                "projects/someone-else/locations/us-central1/ragCorpora/1",
+            ))],
+            Expect::Closed(1008),
+        ),
+        case(
+            "cached content in another project, as a full resource URL",
+            vec![text(
+                &json!({"setup": {"model": "live", "cachedContent":
+                    "//aiplatform.googleapis.com/projects/someone-else/locations/us-central1/cachedContents/2"}})
+                .to_string()
+                .into_bytes(),
+            )],
+            Expect::Closed(1008),
+        ),
+        case(
+            "a RAG corpus in a served project",
+            vec![text(&setup_with_rag_corpus(
+                "live",
+                "projects/proj-alpha/locations/us-central1/ragCorpora/1",
+            ))],
+            Expect::Served,
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_setup_is_checked_like_the_first() {
+    let foreign_model =
+        setup_json("projects/someone-else/locations/us-central1/publishers/google/models/m");
+    corpus(vec![
+        case(
+            "a second setup naming a project not served",
+            vec![text(&setup_json("live")), text(&foreign_model)],
+            Expect::ClosedAfterServing(1008),
+        ),
+        case(
+            "a second setup in the same write as the first",
+            vec![[text(&setup_json("live")), text(&foreign_model)].concat()],
+            Expect::ClosedAfterServing(1008),
+        ),
+        case(
+            "a second setup with a RAG corpus in another project, fragmented",
+            {
+                let second = setup_with_rag_corpus(
+                    "live",
+                    "projects/someone-else/locations/us-central1/ragCorpora/1",
+                );
+                let (a, b) = second.split_at(10);
+                vec![
+                    text(&setup_json("live")),
+                    frame(false, TEXT, a, Some(MASK)),
+                    frame(true, CONTINUATION, b, Some(MASK)),
+                ]
+            },
+            Expect::ClosedAfterServing(1008),
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn nothing_the_client_sends_after_its_close_frame_reaches_vertex() {
+    let close = frame(true, CLOSE, &1000u16.to_be_bytes(), Some(MASK));
+    let late = text(br#"{"clientContent": {"turns": [{"role": "user", "parts": [{"text": "late"}]}], "turnComplete": true}}"#);
+    corpus(vec![
+        case(
+            "a message after the Close, in its own write",
+            vec![text(&setup_json("live")), close.clone(), late.clone()],
+            Expect::NothingAfterTheClientsClose,
+        ),
+        case(
+            "a message after the Close, in the same write",
+            vec![text(&setup_json("live")), [close, late].concat()],
+            Expect::NothingAfterTheClientsClose,
+        ),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn a_model_query_naming_a_location_longer_than_a_dns_label_is_refused_at_the_upgrade() {
+    let stack = Stack::start().await;
+    let path = format!(
+        "/vertex_ai/live?model=projects/proj-alpha/locations/{}/publishers/google/models/m",
+        "l".repeat(64)
+    );
+    let Err(refused) =
+        RawWebSocket::open(stack.envoy.port, &path, &[("x-api-key", CLIENT_KEY)]).await
+    else {
+        panic!("the upgrade went through");
+    };
+    let answer = refused
+        .answer()
+        .unwrap_or_else(|| panic!("no answer: {refused:?}"));
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(
+        answer.text().contains("INVALID_ARGUMENT"),
+        "{}",
+        answer.text()
+    );
+    assert!(stack.emulator.live_sessions().is_empty());
 }

@@ -10,7 +10,7 @@
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::emulator::{
     Emulator, EmulatorOptions, TokenBehaviour, AUTHORIZED_USER_JSON, SERVICE_ACCOUNT_A_JSON,
@@ -152,7 +152,13 @@ fn trace_options(config: &Value, emulator: &Emulator) -> EnvoyOptions {
 }
 
 async fn start_traced() -> (Stack, String) {
-    let emulator = Emulator::start(EmulatorOptions::with_fixtures())
+    // The user and the metadata server's instance may use the projects their aliases name.
+    let mut options = EmulatorOptions::with_fixtures();
+    for user in &mut options.authorized_users {
+        user.quota_project_id = Some("proj-gamma".to_owned());
+    }
+    options.metadata_project = Some("proj-delta".to_owned());
+    let emulator = Emulator::start(options)
         .await
         .expect("the Google emulators start");
     let static_token = emulator.mint_token("fixed-token@proj-epsilon.example");
@@ -252,17 +258,25 @@ async fn error_suite(stack: &Stack, seen: &mut Seen) {
     assert_eq!(post(stack, seen, "Vertex 429", FLASH, &key).await, 429);
     stack.emulator.revoke_all_tokens();
     assert_eq!(post(stack, seen, "Vertex 401", FLASH, &key).await, 401);
-    stale_copies_expire().await;
     assert_eq!(
         post(stack, seen, "after a Vertex 401", FLASH, &key).await,
         200
     );
 }
 
-/// A worker may reuse its own copy of a token for up to a tick (1 s) after another worker saw
-/// it refused; after that every worker reads the shared, stale entry.
-async fn stale_copies_expire() {
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+/// Posts until a request is served: requests within a second of a failed token fetch get that
+/// failure (503), later ones fetch again.
+async fn post_until_served(stack: &Stack, seen: &mut Seen, what: &str) {
+    let key = [("x-api-key", CLIENT_KEY)];
+    let deadline = Instant::now() + vertex_passthrough_tests::wait::DEADLINE;
+    loop {
+        match post(stack, seen, what, FLASH, &key).await {
+            200 => return,
+            503 => assert!(Instant::now() < deadline, "{what}: never served"),
+            other => panic!("{what}: {other}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Every way a token fetch fails, each while a request waits for it.
@@ -282,19 +296,15 @@ async fn token_failure_suite(stack: &Stack, seen: &mut Seen) {
         // cached token is stale, and neither the background refresh nor the next request can
         // get another.
         stack.emulator.set_token_behaviour(TokenBehaviour::Issue);
-        stale_copies_expire().await;
-        assert_eq!(post(stack, seen, "a fresh token", FLASH, &key).await, 200);
+        post_until_served(stack, seen, "a fresh token").await;
         stack.emulator.set_token_behaviour(behaviour.clone());
         stack.emulator.revoke_all_tokens();
         assert_eq!(post(stack, seen, "a revoked token", FLASH, &key).await, 401);
-        stale_copies_expire().await;
         let status = post(stack, seen, &format!("token {behaviour:?}"), FLASH, &key).await;
         assert_eq!(status, 503, "{behaviour:?}");
-        // Requests within a second of a failure get that failure; then they fetch again.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
     }
     stack.emulator.set_token_behaviour(TokenBehaviour::Issue);
-    assert_eq!(post(stack, seen, "recovered", FLASH, &key).await, 200);
+    post_until_served(stack, seen, "recovered").await;
 }
 
 /// A Live session: setup, one turn, close; and one refused setup.
@@ -398,8 +408,13 @@ async fn no_secret_reaches_envoys_trace_log_or_the_client_and_the_client_key_sta
     error_suite(&stack, &mut seen).await;
     token_failure_suite(&stack, &mut seen).await;
     live_suite(&stack, &mut seen).await;
-    // Log lines can trail the answers; the session log line comes when the stream ends.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The session log line comes when the stream ends, before its close is counted.
+    stack
+        .filter_stats_when("every Live session opened is closed", |stats| {
+            stats.get("live.sessions_opened") >= Some(&1)
+                && stats.get("live.sessions_closed") == stats.get("live.sessions_opened")
+        })
+        .await;
 
     let secrets = Secrets::new(&stack.emulator, &[static_token]);
     let log = stack.envoy.log();

@@ -15,6 +15,9 @@ pub struct Http {
     worker: Rc<Worker>,
     /// The token this request carries upstream: (credential, generation), for 401 handling.
     carries: Option<(usize, u64)>,
+    /// Paused for a token: body that arrives meanwhile stays buffered until the root resumes
+    /// the request with the token set.
+    awaiting_token: bool,
     live: Option<LiveSession>,
 }
 
@@ -24,6 +27,7 @@ impl Http {
             context_id,
             worker,
             carries: None,
+            awaiting_token: false,
             live: None,
         }
     }
@@ -109,6 +113,7 @@ impl HttpContext for Http {
             self.live = Some(LiveSession::new(route, seed));
         }
         if !token_ready {
+            self.awaiting_token = true;
             return Action::Pause;
         }
         self.worker.metrics.requests_forwarded.increment();
@@ -116,6 +121,12 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.awaiting_token {
+            if self.worker.token_handed_to(self.context_id).is_none() {
+                return Action::Pause;
+            }
+            self.awaiting_token = false;
+        }
         let Some(live) = &mut self.live else {
             return Action::Continue;
         };

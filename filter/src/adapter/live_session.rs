@@ -5,19 +5,22 @@ use super::metrics::{LiveMetrics, Metrics};
 use crate::config::Config;
 use crate::live::setup;
 use crate::live::{
-    close_frame, resolve_setup_model, rewrite_setup, Direction, FirstMessage, FirstMessageReader,
-    LiveObserver, Totals,
+    carries_setup, close_frame, resolve_setup_model, rewrite_checked_setup, ClientGate,
+    CloseDecision, Direction, FirstMessage, FirstMessageReader, GateStep, LiveObserver, Totals,
 };
 use crate::routing::Route;
 
 /// A first message larger than this is refused: a setup is a few KiB.
 const FIRST_MESSAGE_LIMIT: usize = 64 * 1024;
+/// A later client message is held until complete (it may carry a setup): at most this much.
+const MESSAGE_LIMIT: usize = 16 * 1024 * 1024;
 const CLOSE_PROTOCOL_ERROR: u16 = 1002;
 const CLOSE_TOO_BIG: u16 = 1009;
 
 enum Phase {
     /// Buffering client bytes until the first data message is complete.
     AwaitingSetup(FirstMessageReader),
+    /// Later messages pass through the gate.
     Streaming,
     /// The setup was refused: upstream got a close frame; the client gets this one in place of
     /// whatever upstream answers.
@@ -30,6 +33,7 @@ enum Phase {
 pub struct LiveSession {
     route: Route,
     phase: Phase,
+    gate: ClientGate,
     client: LiveObserver,
     server: LiveObserver,
     opened_at_ms: Option<u64>,
@@ -53,6 +57,7 @@ impl LiveSession {
         LiveSession {
             route,
             phase: Phase::AwaitingSetup(FirstMessageReader::new(FIRST_MESSAGE_LIMIT)),
+            gate: ClientGate::new(MESSAGE_LIMIT),
             client: LiveObserver::new(Direction::ClientToServer),
             server: LiveObserver::new(Direction::ServerToClient),
             opened_at_ms: None,
@@ -76,18 +81,23 @@ impl LiveSession {
         metrics: &Metrics,
     ) -> ClientStep {
         match &mut self.phase {
-            Phase::Streaming => self.stream_on(bytes, metrics),
+            Phase::Streaming => self.through_gate(Vec::new(), bytes, config, metrics),
             Phase::Refused { .. } => ClientStep::Replace(Vec::new()),
             Phase::AwaitingSetup(reader) => match reader.read(bytes) {
-                FirstMessage::NeedMore if end_of_stream => self.stream_on(bytes, metrics),
+                FirstMessage::NeedMore if end_of_stream => {
+                    self.through_gate(Vec::new(), bytes, config, metrics)
+                }
                 FirstMessage::NeedMore => ClientStep::Buffer,
-                FirstMessage::Closed => self.stream_on(bytes, metrics),
+                FirstMessage::Closed => self.through_gate(Vec::new(), bytes, config, metrics),
                 FirstMessage::TooLarge => self.refuse(
+                    Vec::new(),
                     CLOSE_TOO_BIG,
                     "the first message must be a setup of at most 64 KiB",
                     metrics,
                 ),
-                FirstMessage::Invalid(reason) => self.refuse(CLOSE_PROTOCOL_ERROR, reason, metrics),
+                FirstMessage::Invalid(reason) => {
+                    self.refuse(Vec::new(), CLOSE_PROTOCOL_ERROR, reason, metrics)
+                }
                 FirstMessage::Complete {
                     leading_control,
                     payload,
@@ -96,11 +106,15 @@ impl LiveSession {
                 } => {
                     let route = &self.route;
                     let mut resolved = None;
-                    let rewritten = rewrite_setup(&payload, |model| {
-                        let full = resolve_setup_model(config, route, model)?;
-                        resolved = Some(full.clone());
-                        Ok(full)
-                    });
+                    let rewritten = rewrite_checked_setup(
+                        &payload,
+                        |model| {
+                            let full = resolve_setup_model(config, route, model)?;
+                            resolved = Some(full.clone());
+                            Ok(full)
+                        },
+                        |project| config.projects.contains_key(project),
+                    );
                     match rewritten {
                         Ok(new_payload) => {
                             self.model = resolved;
@@ -108,40 +122,88 @@ impl LiveSession {
                             out.extend_from_slice(&setup::encode(
                                 &new_payload,
                                 opcode,
-                                self.mask(),
+                                next_mask(&mut self.mask_seed),
                             ));
-                            out.extend_from_slice(bytes.get(consumed..).unwrap_or_default());
-                            self.stream_on(&out, metrics);
-                            ClientStep::Replace(out)
+                            let rest = bytes.get(consumed..).unwrap_or_default();
+                            self.through_gate(out, rest, config, metrics)
                         }
-                        Err(close) => self.refuse(close.code, &close.reason, metrics),
+                        Err(close) => self.refuse(Vec::new(), close.code, &close.reason, metrics),
                     }
                 }
             },
         }
     }
 
-    /// From here on both directions pass untouched; `bytes` start at a frame boundary.
-    fn stream_on(&mut self, bytes: &[u8], metrics: &Metrics) -> ClientStep {
+    /// `head` (already decided) and then `bytes` through the gate: every later message that
+    /// carries a setup is checked like the first; nothing goes after the client's Close.
+    fn through_gate(
+        &mut self,
+        head: Vec<u8>,
+        bytes: &[u8],
+        config: &Config,
+        metrics: &Metrics,
+    ) -> ClientStep {
         self.phase = Phase::Streaming;
+        let route = &self.route;
+        let mut check = |payload: &[u8]| -> Result<Option<Vec<u8>>, CloseDecision> {
+            if !carries_setup(payload) {
+                return Ok(None);
+            }
+            rewrite_checked_setup(
+                payload,
+                |model| resolve_setup_model(config, route, model),
+                |project| config.projects.contains_key(project),
+            )
+            .map(Some)
+        };
+        let seed = &mut self.mask_seed;
+        let step = self.gate.feed(bytes, &mut check, &mut || next_mask(seed));
+        let (out, refused) = match step {
+            GateStep::Pass if head.is_empty() => {
+                self.observe_client(bytes, metrics);
+                return ClientStep::Pass;
+            }
+            GateStep::Pass => ([head.as_slice(), bytes].concat(), None),
+            GateStep::Replace(passed) => ([head, passed].concat(), None),
+            GateStep::Refuse(passed, decision) => ([head, passed].concat(), Some(decision)),
+        };
+        self.observe_client(&out, metrics);
+        match refused {
+            Some(decision) => self.refuse(out, decision.code, &decision.reason, metrics),
+            None => ClientStep::Replace(out),
+        }
+    }
+
+    fn observe_client(&mut self, bytes: &[u8], metrics: &Metrics) {
         self.client.observe(bytes);
         add(
             &metrics.live,
             self.client.take_increments(),
             Direction::ClientToServer,
         );
-        ClientStep::Pass
     }
 
-    fn refuse(&mut self, code: u16, reason: &str, metrics: &Metrics) -> ClientStep {
+    /// Upstream gets `forwarded`, then a close frame; the client gets the close in place of
+    /// whatever upstream answers.
+    fn refuse(
+        &mut self,
+        mut forwarded: Vec<u8>,
+        code: u16,
+        reason: &str,
+        metrics: &Metrics,
+    ) -> ClientStep {
         metrics.live.setups_refused.increment();
         log::info!("vertex-passthrough: Live setup refused ({code}): {reason}");
-        let upstream_close = close_frame(code, reason, Some(self.mask()));
+        forwarded.extend(close_frame(
+            code,
+            reason,
+            Some(next_mask(&mut self.mask_seed)),
+        ));
         self.phase = Phase::Refused {
             client_close: close_frame(code, reason, None),
             delivered: false,
         };
-        ClientStep::Replace(upstream_close)
+        ClientStep::Replace(forwarded)
     }
 
     /// Server bytes, chunk by chunk. `Some` replaces the chunk.
@@ -192,17 +254,17 @@ impl LiveSession {
             server.total_tokens,
         );
     }
+}
 
-    /// A fresh masking key per frame we write (splitmix64 over a per-session seed): masks only
-    /// have to be unpredictable to the peer's intermediaries, not secret.
-    fn mask(&mut self) -> [u8; 4] {
-        self.mask_seed = self.mask_seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.mask_seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        let [a, b, c, d, ..] = (z ^ (z >> 31)).to_le_bytes();
-        [a, b, c, d]
-    }
+/// A fresh masking key per frame we write (splitmix64 over a per-session seed): masks only
+/// have to be unpredictable to the peer's intermediaries, not secret.
+fn next_mask(seed: &mut u64) -> [u8; 4] {
+    *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let [a, b, c, d, ..] = (z ^ (z >> 31)).to_le_bytes();
+    [a, b, c, d]
 }
 
 fn add(metrics: &LiveMetrics, increments: Totals, direction: Direction) {

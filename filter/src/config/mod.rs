@@ -9,7 +9,7 @@ pub mod proto_struct;
 pub mod raw;
 
 use crate::client_auth::{parse_configured_key, ClientKeys};
-use crate::routing::segment::is_valid_project_or_location;
+use crate::routing::segment::{is_valid_location, is_valid_project, MAX_LOCATION, MAX_SEGMENT};
 pub use credential::{Credential, TokenSource};
 use error::shown;
 pub use error::ConfigError;
@@ -258,11 +258,12 @@ fn project_or_location(
         ),
     };
     match value {
-        Some(v) if !is_valid_project_or_location(&v) => Err(ConfigError::new(
+        Some(v) if !segment_is_valid(field, &v) => Err(ConfigError::new(
             source,
             format!(
-                "{} is not valid: use lowercase letters, digits and '-' (at most 128)",
-                shown(&v)
+                "{} is not valid: use lowercase letters, digits and '-' (at most {})",
+                shown(&v),
+                segment_max_len(field)
             ),
         )),
         other => Ok(other),
@@ -294,7 +295,7 @@ fn client_keys(
         let digest = parse_configured_key(entry).ok_or_else(|| {
             ConfigError::new(
                 format!("api_keys[{index}]"),
-                "must be \"sha256:\" followed by 64 hex digits, or a plain key without spaces",
+                "must be \"sha256:\" followed by 64 hex digits, or a plain key without spaces (at most 512 bytes)",
             )
         })?;
         digests.push(digest);
@@ -375,6 +376,23 @@ fn bounded(
             field,
             format!("{value} is out of range: use {min} to {max}"),
         ))
+    }
+}
+
+/// `vertex_location` fields hold a location (one DNS label); the others a project.
+pub(crate) fn segment_is_valid(field: &str, value: &str) -> bool {
+    if field.ends_with("vertex_location") {
+        is_valid_location(value)
+    } else {
+        is_valid_project(value)
+    }
+}
+
+pub(crate) fn segment_max_len(field: &str) -> usize {
+    if field.ends_with("vertex_location") {
+        MAX_LOCATION
+    } else {
+        MAX_SEGMENT
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::error::{shown, ConfigError};
 use super::raw::RawModelEntry;
-use crate::routing::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
+use crate::routing::segment::is_valid_publisher_or_model;
 
 /// What one alias stands for. `project` is `None` only when neither the entry nor the defaults
 /// name one: such an alias answers "Vertex AI project ID is required".
@@ -63,14 +63,15 @@ pub fn parse_entry(
 }
 
 fn valid_segment(field: &str, name: &str, value: String) -> Result<String, ConfigError> {
-    if is_valid_project_or_location(&value) {
+    if super::segment_is_valid(name, &value) {
         Ok(value)
     } else {
         Err(ConfigError::new(
             format!("{field}.litellm_params.{name}"),
             format!(
-                "{} is not valid: use lowercase letters, digits and '-' (at most 128)",
-                shown(&value)
+                "{} is not valid: use lowercase letters, digits and '-' (at most {})",
+                shown(&value),
+                super::segment_max_len(name)
             ),
         ))
     }

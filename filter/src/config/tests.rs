@@ -87,6 +87,22 @@ fn bad_default_location_is_named() {
 }
 
 #[test]
+fn a_location_longer_than_a_dns_label_is_named_and_a_long_project_is_not() {
+    let mut c = base();
+    c["vertex_location"] = json!("l".repeat(64));
+    let e = error(c);
+    assert_eq!(e.field, "vertex_location");
+    assert!(e.to_string().contains("at most 63"), "{e}");
+    let mut c = base();
+    c["model_list"] = json!([{"model_name": "m", "litellm_params": {"model": "gemini", "vertex_location": "l".repeat(64)}}]);
+    assert!(error(c).field.ends_with("litellm_params.vertex_location"));
+    let mut c = base();
+    c["vertex_project"] = json!("p".repeat(100));
+    c["vertex_location"] = json!("l".repeat(63));
+    assert!(load(c).is_ok());
+}
+
+#[test]
 fn project_and_location_fall_back_to_the_environment() {
     let mut c = base();
     c.as_object_mut().unwrap().remove("vertex_project");

@@ -4,9 +4,11 @@
 //! - `frame`: RFC 6455 frame headers, masking, and the frames the filter writes itself.
 //! - `first_message`: the client's first data message, read from the bytes buffered so far.
 //! - `setup` and `setup_model`: the setup rewrite (DESIGN.md "Requests" → Live setup).
+//! - `client_gate`: the client's later messages: setups checked, nothing after its Close.
 //! - `accounting`: per-direction message, byte and `usageMetadata` counters.
 
 pub mod accounting;
+pub mod client_gate;
 pub mod first_message;
 pub mod frame;
 pub mod setup;
@@ -16,7 +18,8 @@ pub mod setup_model;
 mod test_frames;
 
 pub use accounting::{Direction, LiveObserver, Totals};
+pub use client_gate::{ClientGate, GateStep};
 pub use first_message::{read_first_message, FirstMessage, FirstMessageReader};
 pub use frame::{close_frame, encode_frame, parse_header, FrameError, FrameHeader, Opcode};
-pub use setup::{rewrite_setup, CloseDecision};
+pub use setup::{carries_setup, rewrite_checked_setup, rewrite_setup, CloseDecision};
 pub use setup_model::resolve_setup_model;

@@ -4,7 +4,7 @@
 //! to connect instead. Reasons end up in a close frame: they are kept under 123 bytes.
 
 use crate::config::{Config, ResolvedAlias};
-use crate::routing::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
+use crate::routing::segment::{is_valid_location, is_valid_project, is_valid_publisher_or_model};
 use crate::routing::Route;
 
 const DEFAULT_PUBLISHER: &str = "google";
@@ -108,8 +108,8 @@ fn parse(model: &str) -> Result<Named<'_>, String> {
     };
     let valid = is_valid_publisher_or_model(named.model)
         && named.publisher.is_none_or(is_valid_publisher_or_model)
-        && named.project.is_none_or(is_valid_project_or_location)
-        && named.location.is_none_or(is_valid_project_or_location);
+        && named.project.is_none_or(is_valid_project)
+        && named.location.is_none_or(is_valid_location);
     if valid {
         Ok(named)
     } else {

@@ -227,3 +227,48 @@ fn a_request_without_a_host_gets_the_vertex_authority() {
         "us-central1-aiplatform.googleapis.com".to_string()
     )));
 }
+
+#[test]
+fn a_clients_user_project_and_envoy_headers_are_removed() {
+    let sent = upstream_of(
+        &[
+            (":path", "/vertex_ai/v1/models/m:generateContent"),
+            ("x-goog-user-project", "someone-elses-project"),
+            ("x-envoy-retry-on", "5xx"),
+            ("x-envoy-upstream-rq-timeout-ms", "50"),
+            ("x-envoy-retry-on", "reset"),
+            ("x-envoyish", "kept"),
+            ("x-request-id", "abc"),
+        ],
+        &forward(Some("Bearer ya29.google"), false),
+    );
+    let names: Vec<_> = sent.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            ":path",
+            "x-envoyish",
+            "x-request-id",
+            ":authority",
+            "authorization",
+            MARKER_HEADER
+        ]
+    );
+}
+
+#[test]
+fn a_repeated_envoy_header_is_removed_once() {
+    let bytes = map(&[
+        ("x-envoy-retry-on", "5xx"),
+        ("x-envoy-retry-on", "reset"),
+        ("x-envoy-max-retries", "9"),
+    ]);
+    let headers = RequestHeaders::parse(&bytes).unwrap();
+    let upstream = forward(Some("Bearer ya29.google"), false);
+    let removed: Vec<_> = headers
+        .upstream_edits(&upstream)
+        .filter(|(_, value)| value.is_none())
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(removed, ["x-envoy-retry-on", "x-envoy-max-retries"]);
+}

@@ -1,6 +1,8 @@
 //! The path forms the filter serves, read after the route prefix (DESIGN.md "Requests").
 
-use super::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
+use super::segment::{
+    is_valid_location, is_valid_project, is_valid_publisher_or_model, MAX_LOCATION, MAX_SEGMENT,
+};
 use crate::error_response::{ErrorResponse, Status};
 
 /// A REST call: `M:METHOD` with whatever the path said about where it goes.
@@ -60,8 +62,8 @@ pub fn parse<'a>(path: &'a str, methods: &[String]) -> Result<Target<'a>, ErrorR
         [version, "projects", project, "locations", location, "publishers", publisher, "models", call] =>
         {
             let version = api_version(version)?;
-            let project = checked(project, "project", is_valid_project_or_location)?;
-            let location = checked(location, "location", is_valid_project_or_location)?;
+            let project = checked(project, "project", is_valid_project)?;
+            let location = checked(location, "location", is_valid_location)?;
             rest(
                 version,
                 Some(project),
@@ -145,14 +147,16 @@ fn checked<'a>(
     if valid(segment) {
         Ok(segment)
     } else {
-        let allowed = if what == "project" || what == "location" {
-            "lowercase letters, digits and '-'"
-        } else {
-            "letters, digits and . _ @ -"
+        let (allowed, most) = match what {
+            "project" => ("lowercase letters, digits and '-'", MAX_SEGMENT),
+            "location" => ("lowercase letters, digits and '-'", MAX_LOCATION),
+            _ => ("letters, digits and . _ @ -", MAX_SEGMENT),
         };
         Err(ErrorResponse::new(
             Status::InvalidArgument,
-            format!("the {what} in the path is not valid: use {allowed}, at most 128 characters"),
+            format!(
+                "the {what} in the path is not valid: use {allowed}, at most {most} characters"
+            ),
         ))
     }
 }

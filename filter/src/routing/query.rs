@@ -4,9 +4,10 @@
 use percent_encoding::percent_decode_str;
 use std::borrow::Cow;
 
-/// `model` selects a Live session's alias; `key` is a client key that must not travel on
-/// (and is not accepted: query strings end up in access logs).
-const CONSUMED: [&str; 2] = ["model", "key"];
+/// `model` selects a Live session's alias; `key` (Google also reads `$key`) is a client key
+/// that must not travel on (and is not accepted: query strings end up in access logs);
+/// `userProject` and `$userProject` would bill another project's quota.
+const CONSUMED: [&str; 5] = ["model", "key", "$key", "userProject", "$userProject"];
 
 /// The query to forward, `None` when nothing is left.
 pub fn forwarded(query: &str) -> Option<Cow<'_, str>> {
@@ -81,6 +82,22 @@ mod tests {
         assert_eq!(
             forwarded("keys=1&monkey=2").as_deref(),
             Some("keys=1&monkey=2")
+        );
+    }
+
+    #[test]
+    fn dollar_key_and_user_project_are_removed() {
+        assert_eq!(forwarded("$key=sk-1&alt=sse").as_deref(), Some("alt=sse"));
+        assert_eq!(forwarded("%24key=sk-1&alt=sse").as_deref(), Some("alt=sse"));
+        assert_eq!(forwarded("%24%6Bey=sk-1").as_deref(), None);
+        assert_eq!(
+            forwarded("alt=sse&userProject=other&$userProject=other").as_deref(),
+            Some("alt=sse")
+        );
+        assert_eq!(forwarded("%24userProject=other").as_deref(), None);
+        assert_eq!(
+            forwarded("userProjects=1&$keys=2").as_deref(),
+            Some("userProjects=1&$keys=2")
         );
     }
 

@@ -3,7 +3,7 @@
 
 use super::host::vertex_host;
 use super::path::RestTarget;
-use super::segment::{is_valid_project_or_location, is_valid_publisher_or_model};
+use super::segment::{is_valid_location, is_valid_project, is_valid_publisher_or_model};
 use crate::config::{Config, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
 
@@ -159,8 +159,8 @@ fn live_route(config: &Config, model: Option<&str>) -> Result<Route, ErrorRespon
             defaults(Some(model.to_string()))
         }
         ["projects", project, "locations", location, "publishers", publisher, "models", id]
-            if is_valid_project_or_location(project)
-                && is_valid_project_or_location(location)
+            if is_valid_project(project)
+                && is_valid_location(location)
                 && is_valid_publisher_or_model(publisher)
                 && is_valid_publisher_or_model(id) =>
         {

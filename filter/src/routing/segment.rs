@@ -1,13 +1,22 @@
 //! What a project, location, publisher or model segment may contain (DESIGN.md "Requests").
 //! Anything else is refused before it can reach a URL we build.
 
-const MAX_SEGMENT: usize = 128;
+pub const MAX_SEGMENT: usize = 128;
+/// A location becomes part of a host name (`{L}-aiplatform.googleapis.com`): one DNS label.
+pub const MAX_LOCATION: usize = 63;
 
-/// Projects and locations: `[a-z0-9-]`, at most 128 characters.
-pub fn is_valid_project_or_location(segment: &str) -> bool {
-    valid(segment, |b| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
-    })
+/// Projects: `[a-z0-9-]`, at most 128 characters.
+pub fn is_valid_project(segment: &str) -> bool {
+    valid(segment, lower_digit_or_dash)
+}
+
+/// Locations: `[a-z0-9-]`, at most 63 characters.
+pub fn is_valid_location(segment: &str) -> bool {
+    segment.len() <= MAX_LOCATION && valid(segment, lower_digit_or_dash)
+}
+
+fn lower_digit_or_dash(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'
 }
 
 /// Publishers and models: `[A-Za-z0-9._@-]`, at most 128 characters, and never a dot-segment.
@@ -29,13 +38,20 @@ mod tests {
 
     #[test]
     fn locations_and_projects_are_lowercase_digits_and_dashes() {
-        assert!(is_valid_project_or_location("us-central1"));
-        assert!(is_valid_project_or_location("my-project-123"));
-        assert!(!is_valid_project_or_location("US-central1"));
-        assert!(!is_valid_project_or_location("a_b"));
-        assert!(!is_valid_project_or_location(""));
-        assert!(!is_valid_project_or_location(&"a".repeat(129)));
-        assert!(is_valid_project_or_location(&"a".repeat(128)));
+        assert!(is_valid_location("us-central1"));
+        assert!(is_valid_project("my-project-123"));
+        assert!(!is_valid_location("US-central1"));
+        assert!(!is_valid_project("a_b"));
+        assert!(!is_valid_project(""));
+        assert!(!is_valid_location(""));
+        assert!(!is_valid_project(&"a".repeat(129)));
+        assert!(is_valid_project(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn a_location_is_at_most_one_dns_label() {
+        assert!(is_valid_location(&"a".repeat(63)));
+        assert!(!is_valid_location(&"a".repeat(64)));
     }
 
     #[test]

@@ -144,15 +144,23 @@ impl<'a, S: SharedStore> TokenCache<'a, S> {
         .unwrap_or(false)
     }
 
-    /// Store a fetched token and release the lease.
+    /// Store a fetched token and release the lease. A token already inside the refresh margin
+    /// (a metadata server hands out its cached token until shortly before it expires) is next
+    /// refreshed after about half its remaining life, not on every tick.
     pub fn store_token(&self, now_ms: u64, token: &str, expires_in_s: u64) {
+        let life_ms = expires_in_s.saturating_mul(1000);
+        let next_refresh_ms = if life_ms <= self.policy.refresh_margin_ms {
+            now_ms.saturating_add(life_ms / 2)
+        } else {
+            0
+        };
         self.update(|entry| {
             entry.token = Some(token.to_string());
             entry.generation += 1;
-            entry.expires_at_ms = now_ms.saturating_add(expires_in_s.saturating_mul(1000));
+            entry.expires_at_ms = now_ms.saturating_add(life_ms);
             entry.lease_until_ms = 0;
             entry.failures = 0;
-            entry.retry_at_ms = 0;
+            entry.retry_at_ms = next_refresh_ms;
             entry.last_error = None;
             ((), true)
         });

@@ -3,6 +3,7 @@
 use crate::config::credential::ServiceAccount;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use rand_core::OsRng;
 use rsa::Pkcs1v15Sign;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -46,11 +47,11 @@ pub fn assertion(account: &ServiceAccount, now_s: u64) -> Option<String> {
     jwt.push('.');
     jwt.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?));
     let digest = Sha256::digest(jwt.as_bytes());
-    // Unblinded PKCS#1 v1.5 signing: deterministic and needs no RNG in the VM. Only the filter
-    // chooses what is signed, and at most once per token lifetime per credential.
+    // Blinded, so the time a signature takes says nothing about the key. The random source is
+    // the host's (WASI `random_get` in Envoy); if it fails, so does the signature.
     let signature = account
         .private_key
-        .sign(Pkcs1v15Sign::new::<Sha256>(), &digest)
+        .sign_with_rng(&mut OsRng, Pkcs1v15Sign::new::<Sha256>(), &digest)
         .ok()?;
     jwt.push('.');
     jwt.push_str(&URL_SAFE_NO_PAD.encode(signature));

@@ -77,6 +77,9 @@ pub struct AuthorizedUser {
     pub client_id: String,
     pub client_secret: String,
     pub refresh_token: String,
+    /// When set, the one project the emulated Vertex lets this user use.
+    #[serde(default)]
+    pub quota_project_id: Option<String>,
 }
 
 impl AuthorizedUser {
@@ -111,6 +114,7 @@ impl std::fmt::Debug for AuthorizedUser {
             .field("client_id", &self.client_id)
             .field("client_secret", &REDACTED)
             .field("refresh_token", &REDACTED)
+            .field("quota_project_id", &self.quota_project_id)
             .finish()
     }
 }

@@ -16,8 +16,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::borrow::Cow;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
@@ -58,7 +61,7 @@ pub(crate) fn upgrade(
     info: &ConnectionInfo,
     mut request: Request<Incoming>,
 ) -> Response<Body> {
-    let arrival = Arrival::of(&request, info);
+    let arrival = Arrival::of(&shared, &request, info);
     let caller = authenticate(&shared, arrival.bearer.as_deref());
     let index = reserve_record(&shared, arrival.record(&caller, Bytes::new()));
     let host_location = location_of_host(&host_of(&arrival.authority));
@@ -85,6 +88,7 @@ pub(crate) fn upgrade(
                         sni: arrival.sni.clone(),
                         headers: arrival.headers.clone(),
                         ended: false,
+                        bytes_received: 0,
                     });
                     records.live_sessions.len() - 1
                 };
@@ -137,7 +141,48 @@ fn truncate_reason(reason: &str) -> String {
     reason[..end].to_owned()
 }
 
-type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+/// How long a session's connection may stay quiet after its last message before the count of
+/// bytes received is final.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
+
+type Socket = WebSocketStream<Counted<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// The upgraded connection, counting the bytes the client sent on it.
+struct Counted<T> {
+    inner: T,
+    read: usize,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read += buf.filled().len() - before;
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 struct Session {
     shared: Arc<Shared>,
@@ -154,9 +199,24 @@ impl Session {
 
     async fn run(mut self, on_upgrade: OnUpgrade) {
         if let Ok(upgraded) = on_upgrade.await {
-            let mut socket =
-                WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+            let counted = Counted {
+                inner: TokioIo::new(upgraded),
+                read: 0,
+            };
+            let mut socket = WebSocketStream::from_raw_socket(counted, Role::Server, None).await;
             self.converse(&mut socket).await;
+            // Whatever the client still sends is read and counted, until the connection ends
+            // or stays quiet for a moment (a client may keep it open after the close handshake).
+            let mut rest = [0u8; 4096];
+            while let Ok(Ok(read)) =
+                tokio::time::timeout(DRAIN_QUIET, socket.get_mut().read(&mut rest)).await
+            {
+                if read == 0 {
+                    break;
+                }
+            }
+            let received = socket.get_ref().read;
+            self.update(|session| session.bytes_received = received);
         }
         self.update(|session| session.ended = true);
     }

@@ -1,8 +1,8 @@
 //! The GCE/GKE metadata server's token path, with the header checks the real one makes.
-use super::http::{authority, header_pairs, header_text, Body};
+use super::http::{authority, header_pairs, header_text, host_of, Body};
 use super::record::{TokenEndpoint, TokenRequest};
 use super::state::{lock, Shared};
-use super::token_reply::{configured_failure, issue, plain_refusal, TokenAnswer};
+use super::token_reply::{answer_verified, plain_refusal, TokenAnswer};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{HeaderMap, Method, Request, Response};
@@ -12,21 +12,30 @@ use std::time::SystemTime;
 pub const METADATA_TOKEN_PATH: &str = "/computeMetadata/v1/instance/service-accounts/default/token";
 /// The subject recorded for tokens the metadata server issues.
 pub const METADATA_SUBJECT: &str = "metadata";
+/// The names the metadata server answers to on a GCE or GKE node.
+const METADATA_HOSTS: [&str; 3] = ["metadata.google.internal", "metadata", "169.254.169.254"];
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = shared.next_arrival();
     let at = SystemTime::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let answer = decide(&shared, &method, &path, request.headers());
+    let authority = authority(&request);
+    let answer = if METADATA_HOSTS.contains(&host_of(&authority).as_str()) {
+        decide(&shared, &method, &path, request.headers())
+    } else {
+        plain_refusal(404, "wrong_host", "Not Found")
+    };
     shared.log("metadata", method.as_str(), &path, answer.status());
     lock(&shared.records).token_requests.push(TokenRequest {
+        arrival,
         at,
         endpoint: TokenEndpoint::Metadata,
         grant_type: None,
         subject: Some(METADATA_SUBJECT.to_owned()),
         outcome: answer.outcome.clone(),
         headers: header_pairs(request.headers()),
-        authority: authority(&request),
+        authority,
         method: method.to_string(),
         path,
     });
@@ -63,8 +72,5 @@ fn decide(shared: &Shared, method: &Method, path: &str, headers: &HeaderMap) -> 
     if method != Method::GET {
         return plain_refusal(405, "method_not_allowed", "Method Not Allowed");
     }
-    if let Some(failure) = configured_failure(shared) {
-        return failure;
-    }
-    issue(shared, METADATA_SUBJECT)
+    answer_verified(shared, METADATA_SUBJECT)
 }

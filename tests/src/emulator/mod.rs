@@ -68,8 +68,12 @@ pub struct EmulatorOptions {
     /// One stderr line per request (method, path, status); the binary turns it on.
     pub log_requests: bool,
     /// A service account whose key file names a `project_id` may use only that project at
-    /// Vertex (403 otherwise), as IAM would have it. On by default.
+    /// Vertex (403 otherwise), as IAM would have it; so may an authorized user with a
+    /// `quota_project_id`, and the metadata server's identity with `metadata_project`. On by
+    /// default.
     pub check_project_access: bool,
+    /// The project of the instance the metadata server belongs to; None: any project.
+    pub metadata_project: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -88,12 +92,14 @@ impl Default for EmulatorOptions {
             oauth_tls: false,
             log_requests: false,
             check_project_access: true,
+            metadata_project: None,
         }
     }
 }
 
 impl EmulatorOptions {
-    /// Both fixture service accounts and the fixture authorized user.
+    /// Both fixture service accounts and the fixture authorized user, and a metadata server on
+    /// an instance in proj-alpha.
     pub fn with_fixtures() -> Self {
         let service_accounts = [SERVICE_ACCOUNT_A_JSON, SERVICE_ACCOUNT_B_JSON]
             .iter()
@@ -105,6 +111,7 @@ impl EmulatorOptions {
         EmulatorOptions {
             service_accounts,
             authorized_users: vec![authorized_user],
+            metadata_project: Some("proj-alpha".to_owned()),
             ..EmulatorOptions::default()
         }
     }
@@ -164,6 +171,7 @@ impl Emulator {
             sse_interval: opts.sse_interval,
             log_requests: opts.log_requests,
             check_project_access: opts.check_project_access,
+            metadata_project: opts.metadata_project,
             token_lifetime_s: opts.token_lifetime_s,
         }));
         let acceptor = TlsAcceptor::from(pki.server_config);
@@ -230,6 +238,12 @@ impl Emulator {
         lock(&self.shared.controls).token_behaviour = behaviour;
     }
 
+    /// Holds the OAuth endpoint's answers (true) until released (false): a token endpoint that
+    /// is slow to answer, for exactly as long as a test needs.
+    pub fn hold_token_answers(&self, held: bool) {
+        self.shared.token_answers_held.send_replace(held);
+    }
+
     /// The lifetime of tokens issued from now on.
     pub fn set_token_lifetime(&self, secs: u64) {
         lock(&self.shared.controls).token_lifetime_s = secs;
@@ -240,7 +254,8 @@ impl Emulator {
         lock(&self.shared.controls).expires_in_as_string = yes;
     }
 
-    /// Queues a canned answer: the next Vertex REST request that passes authentication gets it.
+    /// Queues a canned answer: the next Vertex REST request that passes every check gets it
+    /// instead of the model's answer.
     pub fn respond_next_vertex(&self, status: u16, body: serde_json::Value) {
         lock(&self.shared.controls)
             .vertex_overrides

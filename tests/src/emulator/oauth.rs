@@ -1,10 +1,10 @@
 //! `https://oauth2.googleapis.com/token`: the JWT-bearer grant for service accounts and the
 //! refresh-token grant for authorized users, verified as Google verifies them.
-use super::http::{authority, header_pairs, header_text, read_body, Body};
+use super::http::{authority, header_pairs, header_text, host_of, read_body, Body};
 use super::jwt::{unverified_issuer, verify_assertion};
 use super::record::{TokenEndpoint, TokenRequest};
 use super::state::{lock, Shared};
-use super::token_reply::{configured_failure, issue, oauth_error, plain_refusal, TokenAnswer};
+use super::token_reply::{answer_verified, oauth_error, plain_refusal, TokenAnswer};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
@@ -13,6 +13,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const REFRESH_TOKEN_GRANT: &str = "refresh_token";
+/// The host of the token URI in Google's key files; another host is another service.
+pub const OAUTH_HOST: &str = "oauth2.googleapis.com";
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
 struct Form(Vec<(String, String)>);
@@ -32,6 +34,7 @@ impl Form {
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Body> {
+    let arrival = shared.next_arrival();
     let at = SystemTime::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -50,9 +53,18 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         _ => None,
     };
 
-    let answer = decide(&shared, &method, &path, is_form, &body, &form);
+    let answer = if host_of(&authority) == OAUTH_HOST {
+        decide(&shared, &method, &path, is_form, &body, &form)
+    } else {
+        plain_refusal(
+            404,
+            "wrong_host",
+            "<html><body>404. That's an error. The requested URL was not found on this server.</body></html>",
+        )
+    };
     shared.log("oauth", method.as_str(), &path, answer.status());
     lock(&shared.records).token_requests.push(TokenRequest {
+        arrival,
         at,
         endpoint: TokenEndpoint::OAuth,
         grant_type,
@@ -63,6 +75,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> R
         method: method.to_string(),
         path,
     });
+    let mut held = shared.token_answers_held.subscribe();
+    // The sender lives as long as `shared`: this returns once the answers are released.
+    let _ = held.wait_for(|held| !held).await;
     match answer.response {
         Some(response) => response,
         None => std::future::pending().await,
@@ -90,9 +105,6 @@ fn decide(
             "invalid_request",
             "the token endpoint accepts only POST",
         );
-    }
-    if let Some(failure) = configured_failure(shared) {
-        return failure;
     }
     if let Err(why) = body {
         return oauth_error(400, "invalid_request", why);
@@ -133,7 +145,7 @@ fn jwt_bearer(shared: &Shared, form: &Form) -> TokenAnswer {
         .map(|elapsed| elapsed.as_secs_f64())
         .unwrap_or_default();
     match verify_assertion(assertion, &shared.accounts, now) {
-        Ok(account) => issue(shared, &account.key.client_email),
+        Ok(account) => answer_verified(shared, &account.key.client_email),
         Err(why) => oauth_error(400, "invalid_grant", &why),
     }
 }
@@ -157,7 +169,7 @@ fn refresh_token(shared: &Shared, form: &Form) -> TokenAnswer {
             "invalid_request",
             "Missing required parameter: refresh_token",
         ),
-        Some(token) if token == user.refresh_token => issue(shared, &user.client_id),
+        Some(token) if token == user.refresh_token => answer_verified(shared, &user.client_id),
         Some(_) => oauth_error(400, "invalid_grant", "Bad Request"),
     }
 }

@@ -25,6 +25,8 @@ pub enum TokenOutcome {
 
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
+    /// Arrival order across every endpoint of this emulator (see `Shared::next_arrival`).
+    pub arrival: u64,
     pub at: SystemTime,
     pub endpoint: TokenEndpoint,
     pub grant_type: Option<String>,
@@ -49,6 +51,8 @@ pub struct IssuedToken {
 /// One HTTP request to the Vertex port, REST or a Live upgrade (answered `101` when accepted).
 #[derive(Clone, Debug)]
 pub struct VertexRequest {
+    /// Arrival order across every endpoint of this emulator.
+    pub arrival: u64,
     pub authority: String,
     pub method: String,
     pub path: String,
@@ -98,6 +102,8 @@ pub struct LiveSession {
     /// Lowercase names, from the upgrade request.
     pub headers: Vec<(String, String)>,
     pub ended: bool,
+    /// Bytes the client sent on the upgraded connection, counted when it ended.
+    pub bytes_received: usize,
 }
 
 /// Everything recorded, behind one lock.

@@ -53,7 +53,7 @@ pub(crate) fn plain_refusal(status: u16, error: &str, text: &str) -> TokenAnswer
 }
 
 /// The failure the test configured, or None when tokens are to be issued normally.
-pub(crate) fn configured_failure(shared: &Shared) -> Option<TokenAnswer> {
+fn configured_failure(shared: &Shared) -> Option<TokenAnswer> {
     let behaviour = lock(&shared.controls).token_behaviour.clone();
     let answer = match behaviour {
         TokenBehaviour::Issue => return None,
@@ -90,8 +90,14 @@ pub(crate) fn configured_failure(shared: &Shared) -> Option<TokenAnswer> {
     Some(answer)
 }
 
+/// The answer to a request that passed every check: the failure the test configured, else a
+/// token for `subject`. A canned failure thus never hides a request Google would refuse.
+pub(crate) fn answer_verified(shared: &Shared, subject: &str) -> TokenAnswer {
+    configured_failure(shared).unwrap_or_else(|| issue(shared, subject))
+}
+
 /// Issues a token to `subject` with the current lifetime and answers with it.
-pub(crate) fn issue(shared: &Shared, subject: &str) -> TokenAnswer {
+fn issue(shared: &Shared, subject: &str) -> TokenAnswer {
     let (lifetime_s, as_string) = {
         let controls = lock(&shared.controls);
         (controls.token_lifetime_s, controls.expires_in_as_string)

@@ -23,6 +23,7 @@ use std::time::Instant;
 
 /// What a Vertex request carried, read before its body.
 pub(crate) struct Arrival {
+    pub order: u64,
     pub authority: String,
     pub method: String,
     pub path: String,
@@ -35,8 +36,9 @@ pub(crate) struct Arrival {
 }
 
 impl Arrival {
-    pub fn of<B>(request: &Request<B>, info: &ConnectionInfo) -> Arrival {
+    pub fn of<B>(shared: &Shared, request: &Request<B>, info: &ConnectionInfo) -> Arrival {
         Arrival {
+            order: shared.next_arrival(),
             authority: authority(request),
             method: request.method().to_string(),
             path: request.uri().path().to_owned(),
@@ -51,6 +53,7 @@ impl Arrival {
 
     pub fn record(&self, caller: &Caller, body: Bytes) -> VertexRequest {
         VertexRequest {
+            arrival: self.order,
             authority: self.authority.clone(),
             method: self.method.clone(),
             path: self.path.clone(),
@@ -96,7 +99,7 @@ pub(crate) async fn handle(
     if LIVE_PATHS.contains(&request.uri().path()) {
         return live::upgrade(shared, info, request);
     }
-    let arrival = Arrival::of(&request, info);
+    let arrival = Arrival::of(&shared, &request, info);
     let has_api_key =
         request.headers().contains_key("x-goog-api-key") || arrival.query_param("key").is_some();
     let body = read_body(request.into_body()).await;
@@ -129,10 +132,6 @@ fn answer(
             "INVALID_ARGUMENT",
             "API key not valid. Please pass a valid API key.",
         );
-    }
-    let queued = lock(&shared.controls).vertex_overrides.pop_front();
-    if let Some((status, value)) = queued {
-        return json_response(status, &value);
     }
     let body = match body {
         Ok(body) => body,
@@ -214,6 +213,11 @@ fn model_method(
             "INVALID_ARGUMENT",
             "Unable to submit request because it must have at least one contents field.",
         );
+    }
+    // A queued answer replaces the model's, for a request that passed every check.
+    let queued = lock(&shared.controls).vertex_overrides.pop_front();
+    if let Some((status, value)) = queued {
+        return json_response(status, &value);
     }
     match call.method.as_str() {
         "generateContent" => json_response(200, &answers::generate_content(model, body)),

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use super::admin;
 use super::paths::envoy_binary;
 use super::render::render_test_config;
+use super::variants;
 
 /// Where the Google emulators listen (all on 127.0.0.1), and the CA that signs the Vertex
 /// emulator's certificate.
@@ -52,6 +53,12 @@ pub struct EnvoyOptions {
     /// Env vars of the Envoy process, which `host_env_keys` hands to the VM. Envoy never inherits
     /// the Google variables (VERTEX_SA_KEY, VERTEXAI_PROJECT, VERTEXAI_LOCATION) of the test's env.
     pub process_env: Vec<(String, String)>,
+    /// Callers on 127.0.0.0/8 count as internal (`internal_address_config`, with
+    /// `use_remote_address`): Envoy's router obeys their `x-envoy-*` headers.
+    pub trust_loopback_callers: bool,
+    /// The Wasm plugin's `allow_on_headers_stop_iteration`: Envoy hands the filter request body
+    /// while the filter holds the headers.
+    pub allow_on_headers_stop_iteration: bool,
 }
 
 impl EnvoyOptions {
@@ -65,6 +72,8 @@ impl EnvoyOptions {
             component_log_level: "wasm:debug".to_string(),
             config: None,
             process_env: Vec::new(),
+            trust_loopback_callers: false,
+            allow_on_headers_stop_iteration: false,
         }
     }
 
@@ -306,7 +315,7 @@ impl Process {
     fn spawn(opts: &EnvoyOptions) -> anyhow::Result<Process> {
         let config = match &opts.config {
             Some(config) => config.clone(),
-            None => render_test_config(opts)?,
+            None => variants::apply(render_test_config(opts)?, opts)?,
         };
         let dir = tempfile::Builder::new()
             .prefix("vertex-passthrough-envoy-")

@@ -10,6 +10,7 @@ mod envoy;
 mod paths;
 mod render;
 mod validate;
+mod variants;
 
 pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 pub use paths::{envoy_binary, repo_root, wasm_path};

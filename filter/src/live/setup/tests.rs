@@ -152,3 +152,40 @@ fn large_setup_round_trips_with_a_16_bit_length() {
     };
     assert_eq!(read, payload);
 }
+
+fn checked(message: serde_json::Value) -> Result<Vec<u8>, CloseDecision> {
+    rewrite_checked_setup(message.to_string().as_bytes(), to_full, |p| p == "p")
+}
+
+#[test]
+fn a_resource_in_another_project_anywhere_in_the_setup_closes_1008() {
+    for resource in [
+        "projects/other/locations/us-central1/ragCorpora/1",
+        "//aiplatform.googleapis.com/projects/other/locations/global/cachedContents/2",
+        "projects/other",
+    ] {
+        let setup = json!({"setup": {"model": "live", "tools": [
+            {"retrieval": {"vertexRagStore": {"ragResources": [{"ragCorpus": resource}]}}}
+        ]}});
+        let refusal = checked(setup).unwrap_err();
+        assert_eq!(refusal.code, CLOSE_POLICY_VIOLATION, "{resource}");
+        assert!(refusal.reason.contains("other"), "{}", refusal.reason);
+    }
+}
+
+#[test]
+fn resources_in_a_served_project_and_other_text_pass() {
+    let setup = json!({"setup": {"model": "live", "tools": [
+        {"retrieval": {"vertexAiSearch": {"datastore": "projects/p/locations/global/collections/c/dataStores/d"}}}
+    ], "systemInstruction": {"parts": [{"text": "my projects/ are fine; subprojects/x too"}]}}});
+    assert!(checked(setup).is_ok());
+}
+
+#[test]
+fn a_setup_is_recognised_only_as_a_top_level_key() {
+    assert!(carries_setup(br#"{"setup": {"model": "m"}}"#));
+    assert!(carries_setup(br#"{"\u0073etup": {}}"#));
+    assert!(!carries_setup(br#"{"realtimeInput": {"text": "setup"}}"#));
+    assert!(!carries_setup(br#"{"clientContent": {}}"#));
+    assert!(!carries_setup(b"not json, setup"));
+}

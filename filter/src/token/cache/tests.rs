@@ -1,5 +1,5 @@
 use super::*;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 /// Shared data as Envoy keeps it: a value and a CAS counter per key.
@@ -206,4 +206,178 @@ fn ensure_exists_keeps_an_existing_token() {
     cache(&store).store_token(T0, "ya29.a", 3600);
     cache(&store).ensure_exists();
     assert!(matches!(cache(&store).lookup(T0 + 1), Lookup::Ready { .. }));
+}
+
+#[test]
+fn a_token_fetched_inside_the_margin_is_refreshed_after_half_its_life() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    // 200 s left, the margin is 300 s: due at once, were it not for the schedule.
+    cache(&store).store_token(T0, "ya29.cached", 200);
+    for now in [T0, T0 + 1_000, T0 + 50_000, T0 + 99_999] {
+        assert!(
+            !cache(&store).take_refresh_lease(now),
+            "at +{} ms",
+            now - T0
+        );
+    }
+    assert!(cache(&store).take_refresh_lease(T0 + 100_000));
+    cache(&store).store_token(T0 + 100_000, "ya29.cached-again", 100);
+    assert!(!cache(&store).take_refresh_lease(T0 + 149_999));
+    assert!(cache(&store).take_refresh_lease(T0 + 150_000));
+}
+
+#[test]
+fn a_refused_token_fetched_inside_the_margin_is_replaced_at_once() {
+    let store = MemoryStore::default();
+    cache(&store).lookup(T0);
+    cache(&store).store_token(T0, "ya29.cached", 200);
+    cache(&store).mark_stale(1);
+    assert!(cache(&store).take_refresh_lease(T0 + 1));
+}
+
+/// One worker's view of the shared store that lets another worker run a whole operation just
+/// before this worker's `at`-th store call: each `at` is a point where Envoy may switch workers.
+struct Interleaved<'a> {
+    shared: &'a MemoryStore,
+    at: usize,
+    calls: Cell<usize>,
+    conflicts: Cell<usize>,
+    other: RefCell<Option<Box<dyn FnOnce() + 'a>>>,
+}
+
+impl<'a> Interleaved<'a> {
+    fn new(shared: &'a MemoryStore, at: usize, other: impl FnOnce() + 'a) -> Self {
+        Interleaved {
+            shared,
+            at,
+            calls: Cell::new(0),
+            conflicts: Cell::new(0),
+            other: RefCell::new(Some(Box::new(other))),
+        }
+    }
+
+    fn before_call(&self) {
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        if call == self.at {
+            let other = self.other.borrow_mut().take();
+            if let Some(other) = other {
+                other();
+            }
+        }
+    }
+
+    /// Runs the other worker now if this one never reached its `at`-th call.
+    fn finish(&self) {
+        let other = self.other.borrow_mut().take();
+        if let Some(other) = other {
+            other();
+        }
+    }
+}
+
+impl SharedStore for Interleaved<'_> {
+    fn get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>) {
+        self.before_call();
+        self.shared.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreConflict> {
+        self.before_call();
+        let result = self.shared.set(key, value, cas);
+        if result.is_err() {
+            self.conflicts.set(self.conflicts.get() + 1);
+        }
+        result
+    }
+}
+
+/// Runs worker A's `a` with worker B's `b` slipped in before each of A's store calls in turn,
+/// and checks `holds` on both results each time. True when some interleaving made A's write
+/// lose the compare-and-swap (the race was really run).
+fn race<A, B>(
+    setup: impl Fn(&MemoryStore),
+    a: impl Fn(&TokenCache<'_, Interleaved<'_>>) -> A,
+    b: impl Fn(&TokenCache<'_, MemoryStore>) -> B,
+    holds: impl Fn(&MemoryStore, &A, &B, usize),
+) -> bool {
+    let mut lost_a_race = false;
+    for at in 0..2 * CAS_ATTEMPTS {
+        let store = MemoryStore::default();
+        cache(&store).ensure_exists();
+        setup(&store);
+        let b_result = RefCell::new(None);
+        let worker_a = Interleaved::new(&store, at, || {
+            *b_result.borrow_mut() = Some(b(&cache(&store)));
+        });
+        let a_result = a(&TokenCache::new(&worker_a, "k", POLICY));
+        worker_a.finish();
+        lost_a_race |= worker_a.conflicts.get() > 0;
+        drop(worker_a);
+        let b_result = b_result.into_inner().expect("worker B ran");
+        holds(&store, &a_result, &b_result, at);
+    }
+    lost_a_race
+}
+
+#[test]
+fn two_workers_racing_for_a_missing_token_fetch_it_once() {
+    let raced = race(
+        |_| {},
+        |a| a.lookup(T0),
+        |b| b.lookup(T0),
+        |_, a, b, at| {
+            let mut outcomes = [a.clone(), b.clone()];
+            outcomes.sort_by_key(|o| format!("{o:?}"));
+            assert_eq!(
+                outcomes,
+                [Lookup::Fetch, Lookup::Wait],
+                "B before A's call {at}"
+            );
+        },
+    );
+    assert!(
+        raced,
+        "no interleaving made a write lose its compare-and-swap"
+    );
+}
+
+#[test]
+fn two_workers_racing_for_a_due_refresh_take_it_once() {
+    let due = T0 + 3_300_000;
+    let raced = race(
+        |store| {
+            cache(store).lookup(T0);
+            cache(store).store_token(T0, "ya29.a", 3600);
+        },
+        |a| a.take_refresh_lease(due),
+        |b| b.take_refresh_lease(due),
+        |_, a, b, at| assert!(a ^ b, "A {a}, B {b}: B before A's call {at}"),
+    );
+    assert!(
+        raced,
+        "no interleaving made a write lose its compare-and-swap"
+    );
+}
+
+#[test]
+fn a_failure_recorded_by_one_worker_keeps_the_token_another_stored() {
+    let raced = race(
+        |store| {
+            cache(store).lookup(T0);
+        },
+        |a| a.record_failure(T0 + 10, "timeout", 0),
+        |b| b.store_token(T0 + 5, "ya29.b", 3600),
+        |store, _, _, at| {
+            assert!(
+                matches!(cache(store).lookup(T0 + 20), Lookup::Ready { ref token, .. } if token == "ya29.b"),
+                "B before A's call {at}: {:?}",
+                cache(store).peek(T0 + 20)
+            );
+        },
+    );
+    assert!(
+        raced,
+        "no interleaving made a write lose its compare-and-swap"
+    );
 }
