@@ -2,7 +2,7 @@
 //! configured like a user would, plus the client calls tests make.
 
 use crate::emulator::{Emulator, EmulatorOptions, SERVICE_ACCOUNT_A_JSON, SERVICE_ACCOUNT_B_JSON};
-use crate::harness::{Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
+use crate::harness::{Envoy, EnvoyOptions, Upstreams};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -45,7 +45,6 @@ pub struct Stack {
 
 pub struct StackOptions {
     pub plugin_config: Value,
-    pub plugin_config_form: PluginConfigForm,
     pub concurrency: u32,
     pub vm_env: Vec<(String, String)>,
     pub emulator: EmulatorOptions,
@@ -55,7 +54,6 @@ impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
             plugin_config: plugin_config(),
-            plugin_config_form: PluginConfigForm::default(),
             concurrency: 2,
             vm_env: vec![(
                 "SA_BETA_KEY".to_string(),
@@ -93,7 +91,6 @@ impl Stack {
             .expect("the Google emulators start");
         let mut envoy_options =
             EnvoyOptions::new(options.plugin_config.to_string(), upstreams(&emulator));
-        envoy_options.plugin_config_form = options.plugin_config_form;
         envoy_options.concurrency = options.concurrency;
         envoy_options.vm_env = options.vm_env;
         envoy(&mut envoy_options);

@@ -13,9 +13,8 @@ use vertex_passthrough_tests::stack::{
 /// For each request (two aliases, and a project no credential serves): the status, and where
 /// it went with whose token.
 async fn routing(form: PluginConfigForm) -> Vec<(u16, Option<(String, String, String)>)> {
-    let stack = Stack::start_with(StackOptions {
-        plugin_config_form: form,
-        ..StackOptions::default()
+    let stack = Stack::start_with_envoy(StackOptions::default(), |envoy| {
+        envoy.plugin_config_form = form;
     })
     .await;
     let mut seen = Vec::new();

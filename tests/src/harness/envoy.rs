@@ -97,12 +97,6 @@ impl EnvoyOptions {
         opts
     }
 
-    /// The plugin config as a Struct (builder style).
-    pub fn as_struct(mut self) -> Self {
-        self.plugin_config_form = PluginConfigForm::Struct;
-        self
-    }
-
     /// Adds one VM env var (builder style).
     pub fn vm_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.vm_env.push((key.into(), value.into()));
