@@ -17,10 +17,10 @@ build: setup
 	@scripts/optimize-wasm.sh $(WASM)
 	@ls -l $(WASM)
 
-## test: lint, the filter's unit tests (native), then the integration tests (real Envoy + emulators)
+## test: lint, the unit tests of the core and the adapter (native), then the integration tests (real Envoy + emulators)
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(CARGO) test -p vertex-passthrough
+	$(CARGO) test -p vertex-passthrough-core -p vertex-passthrough
 	$(MAKE) --no-print-directory build
 	# --tests: the suites, not the harness's doc example (CI reads the runner's last line).
 	$(CARGO) test -p vertex-passthrough-tests --tests
@@ -30,7 +30,7 @@ test: setup
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p vertex-passthrough --target wasm32-wasip1 -- -D warnings
+	$(CARGO) clippy -p vertex-passthrough-core -p vertex-passthrough --target wasm32-wasip1 -- -D warnings
 	@CARGO=$(CARGO) scripts/audit.sh
 
 ## run: Envoy with the filter on :4000 in front of a local Google emulator; with

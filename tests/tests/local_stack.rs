@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vertex_passthrough::config::{proto_struct, Config};
+use vertex_passthrough_core::config::{proto_struct, Config};
 use vertex_passthrough_tests::harness::repo_root;
 
 const FIXTURE_KEY: &str = "tests/fixtures/service_account_a.json";

@@ -7,8 +7,8 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use vertex_passthrough::config::{Config, TokenSource};
-use vertex_passthrough::routing::host::vertex_host;
+use vertex_passthrough_core::config::{Config, TokenSource};
+use vertex_passthrough_core::routing::host::vertex_host;
 use vertex_passthrough_tests::harness::{repo_root, validate_config};
 
 /// Every YAML document of `envoy/<path>`, as JSON values.

@@ -7,7 +7,7 @@
 use fuzz_support::{env, SecretWindows};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use vertex_passthrough::config::Config;
+use vertex_passthrough_core::config::Config;
 
 fn secrets() -> &'static SecretWindows {
     static SECRETS: OnceLock<SecretWindows> = OnceLock::new();

@@ -7,7 +7,7 @@
 use fuzz_support::{env, SecretWindows};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use vertex_passthrough::config::{proto_struct, Config, ConfigError};
+use vertex_passthrough_core::config::{proto_struct, Config, ConfigError};
 
 fn secrets() -> &'static SecretWindows {
     static SECRETS: OnceLock<SecretWindows> = OnceLock::new();

@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use fuzz_support::Stream;
 use libfuzzer_sys::fuzz_target;
-use vertex_passthrough::live::{read_first_message, FirstMessage, FirstMessageReader, Opcode};
+use vertex_passthrough_core::live::{read_first_message, FirstMessage, FirstMessageReader, Opcode};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

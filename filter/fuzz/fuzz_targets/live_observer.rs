@@ -6,7 +6,7 @@
 use arbitrary::Arbitrary;
 use fuzz_support::Stream;
 use libfuzzer_sys::fuzz_target;
-use vertex_passthrough::live::{Direction, LiveObserver, Totals};
+use vertex_passthrough_core::live::{Direction, LiveObserver, Totals};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

@@ -6,13 +6,13 @@
 use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
-use vertex_passthrough::config::Config;
-use vertex_passthrough::live::{close_frame, resolve_setup_model, rewrite_setup};
-use vertex_passthrough::routing::{self, Route};
+use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::live::{close_frame, resolve_setup_model, rewrite_setup};
+use vertex_passthrough_core::routing::{self, LiveTarget};
 
 struct Fixture {
     config: Config,
-    sessions: Vec<Route>,
+    sessions: Vec<LiveTarget>,
 }
 
 fn fixture() -> &'static Fixture {

@@ -5,8 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vertex_passthrough::client_auth::CLIENT_CREDENTIAL_HEADERS;
-use vertex_passthrough::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
+use vertex_passthrough_core::client_auth::CLIENT_CREDENTIAL_HEADERS;
+use vertex_passthrough_core::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 
 const PATH: &str = "/v1/projects/p/locations/l/publishers/google/models/m:generateContent";
 const AUTHORITY: &str = "l-aiplatform.googleapis.com";
@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
         authorization,
         upgrade,
     };
-    let edits: Vec<_> = headers.upstream_edits(&upstream).collect();
+    let edits: Vec<_> = headers.upstream_edits(upstream).collect();
     let removed = |name: &str| edits.contains(&(name, None));
     for name in CLIENT_CREDENTIAL_HEADERS {
         let replaced = name == "authorization" && authorization.is_some();

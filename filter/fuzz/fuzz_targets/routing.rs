@@ -9,9 +9,9 @@ use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::sync::OnceLock;
-use vertex_passthrough::config::Config;
-use vertex_passthrough::routing::memo::RouteMemo;
-use vertex_passthrough::routing::{self, Forward};
+use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::routing::memo::RouteMemo;
+use vertex_passthrough_core::routing::{self, Destination};
 
 fn fixture() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -68,10 +68,10 @@ fn percent_decoded(text: &str) -> Vec<u8> {
 
 fn check(
     config: &Config,
-    result: Result<Forward, vertex_passthrough::error_response::ErrorResponse>,
+    result: Result<Destination, vertex_passthrough_core::error_response::ErrorResponse>,
 ) {
-    let forward = match result {
-        Ok(forward) => forward,
+    let destination = match result {
+        Ok(destination) => destination,
         Err(error) => {
             assert!(
                 matches!(error.http_code(), 400 | 403 | 404 | 426),
@@ -86,10 +86,10 @@ fn check(
             return;
         }
     };
-    let (path, query) = forward
+    let (path, query) = destination
         .path
         .split_once('?')
-        .unwrap_or((forward.path.as_str(), ""));
+        .unwrap_or((destination.path.as_str(), ""));
     assert!(
         path.starts_with("/v1/projects/")
             || path.starts_with("/v1beta1/projects/")
@@ -115,19 +115,19 @@ fn check(
         );
     }
     assert!(
-        forward.authority.ends_with(".googleapis.com")
-            && forward
+        destination.authority.ends_with(".googleapis.com")
+            && destination
                 .authority
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'),
         "authority {:?}",
-        forward.authority
+        destination.authority
     );
-    assert!(forward.credential < config.credentials.len());
+    assert!(destination.credential < config.credentials.len());
     // A REST call names its project in the upstream path: /VERSION/projects/P/...
-    let project = match &forward.live {
+    let project = match &destination.live {
         Some(route) => route.project.as_str(),
-        None => forward.path.split('/').nth(3).unwrap_or_default(),
+        None => destination.path.split('/').nth(3).unwrap_or_default(),
     };
     assert!(
         config.projects.contains_key(project),

@@ -3,8 +3,8 @@
 
 use arbitrary::Arbitrary;
 use std::collections::HashSet;
-use vertex_passthrough::config::Config;
-use vertex_passthrough::live::{encode_frame, Opcode};
+use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::live::{encode_frame, Opcode};
 
 /// A configuration with every kind of alias: another project and credential, another
 /// location, another publisher, and one that takes the defaults. Static tokens, so no RSA key

@@ -1,11 +1,9 @@
-//! The proxy-wasm adapter: moves bytes between Envoy and the core, and nothing else.
+//! The proxy-wasm adapter: the core's `Host` over proxy-wasm, and Envoy's callbacks handed to
+//! the core; nothing else.
 
 mod host;
 mod http;
-mod live_session;
-mod metrics;
 mod root;
-mod token_flow;
 
 use proxy_wasm::types::LogLevel;
 

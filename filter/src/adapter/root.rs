@@ -1,17 +1,18 @@
 //! The root context: loads the configuration, owns the worker state, runs the token ticks.
 
-use super::host;
+use super::host::ProxyWasm;
 use super::http::Http;
-use super::metrics::Metrics;
-use super::token_flow::{Worker, IDLE_TICK};
-use crate::config::Config;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType};
 use std::rc::Rc;
+use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::host::Host;
+use vertex_passthrough_core::token::broker::IDLE_TICK;
+use vertex_passthrough_core::worker::WorkerState;
 
 pub struct Root {
-    worker: Option<Rc<Worker>>,
+    worker: Option<Rc<WorkerState<ProxyWasm>>>,
 }
 
 impl Root {
@@ -29,9 +30,12 @@ impl Context for Root {
         _trailers: usize,
     ) {
         let Some(worker) = &self.worker else { return };
-        let status = host::call_response_status();
-        let body = host::call_response_body(body_size);
-        worker.on_fetch_done(callout, status, &body, host::now_ms());
+        let host = &worker.proxy.host;
+        let status = host.call_response_status();
+        let body = host.call_response_body(body_size);
+        worker
+            .tokens
+            .on_fetch_done(&worker.proxy, callout, status, &body);
     }
 }
 
@@ -57,8 +61,6 @@ impl RootContext for Root {
         let env = |name: &str| std::env::var(name).ok();
         match Config::load(&json, &env) {
             Ok(config) => {
-                let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
-                let metrics = Metrics::define(&names);
                 log::info!(
                     "vertex-passthrough configured: {} model aliases, {} credentials ({}), {} projects",
                     config.aliases.len(),
@@ -66,8 +68,9 @@ impl RootContext for Root {
                     config.credentials.iter().map(|c| format!("{}: {}", c.name, c.kind())).collect::<Vec<_>>().join(", "),
                     config.projects.len()
                 );
-                self.worker = Some(Rc::new(Worker::new(config, metrics)));
-                host::set_tick_period(IDLE_TICK);
+                let worker = WorkerState::new(ProxyWasm, config);
+                worker.proxy.host.set_tick_period(IDLE_TICK);
+                self.worker = Some(Rc::new(worker));
                 true
             }
             Err(error) => {
@@ -79,7 +82,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(worker) = &self.worker {
-            worker.on_tick(host::now_ms());
+            worker.tokens.on_tick(&worker.proxy);
         }
     }
 

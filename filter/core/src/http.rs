@@ -1,0 +1,168 @@
+//! One HTTP request through the filter: its decision carried out with host calls, then the
+//! response watched for a refused token and, on a Live upgrade, the session.
+
+use crate::host::{Body, Host};
+use crate::live::session::{ClientStep, LiveSession};
+use crate::request_headers::{RequestHeaders, MARKER_HEADER};
+use crate::token::broker::TokenId;
+use crate::worker::{Decision, WorkerState};
+use std::rc::Rc;
+
+/// Whether the proxy goes on with the request now or holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Pause,
+}
+
+pub struct HttpRequest<H: Host> {
+    context_id: u32,
+    worker: Rc<WorkerState<H>>,
+    /// The fetched token this request carries upstream, for 401 handling.
+    carried_token: Option<TokenId>,
+    /// Paused for a token: body that arrives meanwhile stays buffered until the root resumes
+    /// the request with the token set.
+    awaiting_token: bool,
+    live: Option<LiveSession>,
+}
+
+impl<H: Host> HttpRequest<H> {
+    pub fn new(context_id: u32, worker: Rc<WorkerState<H>>) -> HttpRequest<H> {
+        HttpRequest {
+            context_id,
+            worker,
+            carried_token: None,
+            awaiting_token: false,
+            live: None,
+        }
+    }
+
+    /// The request's headers: check the client, route, rewrite, attach the Google token.
+    pub fn on_request_headers(&mut self) -> Flow {
+        let proxy = &self.worker.proxy;
+        // One host call reads every header; only the edits Vertex needs are written back.
+        let map = proxy.host.request_header_map();
+        let headers = RequestHeaders::parse(&map);
+        match self.worker.decide(self.context_id, headers.as_ref()) {
+            Decision::NotOurs { remove_marker } => {
+                if remove_marker {
+                    proxy.host.set_request_header(MARKER_HEADER, None);
+                }
+                Flow::Continue
+            }
+            Decision::Reject(error) => {
+                proxy.metrics.rejected(error.http_code()).increment();
+                proxy.host.send_error(&error);
+                Flow::Pause
+            }
+            Decision::Forward(forwarding) => {
+                if let Some(headers) = &headers {
+                    for (name, value) in forwarding.edits(headers) {
+                        proxy.host.set_request_header(name, value);
+                    }
+                }
+                self.carried_token = forwarding.token;
+                if let Some(target) = forwarding.live() {
+                    let seed = proxy.host.now_ms() ^ u64::from(self.context_id).rotate_left(32);
+                    self.live = Some(LiveSession::new(target.clone(), seed));
+                }
+                if forwarding.waits_for_token() {
+                    // The token is set when the request resumes.
+                    self.awaiting_token = true;
+                    return Flow::Pause;
+                }
+                proxy.metrics.requests_forwarded.increment();
+                Flow::Continue
+            }
+        }
+    }
+
+    pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
+        if self.awaiting_token {
+            if self
+                .worker
+                .tokens
+                .token_handed_to(self.context_id)
+                .is_none()
+            {
+                return Flow::Pause;
+            }
+            self.awaiting_token = false;
+        }
+        let Some(live) = &mut self.live else {
+            return Flow::Continue;
+        };
+        let proxy = &self.worker.proxy;
+        let bytes = proxy.host.body(Body::Request, body_size);
+        match live.on_client_bytes(&bytes, end_of_stream, &proxy.config, &proxy.metrics) {
+            ClientStep::Buffer => Flow::Pause,
+            ClientStep::Replace(new_bytes) => {
+                proxy
+                    .host
+                    .replace_body(Body::Request, body_size, &new_bytes);
+                Flow::Continue
+            }
+            ClientStep::Pass => Flow::Continue,
+        }
+    }
+
+    pub fn on_response_headers(&mut self) -> Flow {
+        let worker = &self.worker;
+        let carried = self
+            .carried_token
+            .or_else(|| worker.tokens.token_handed_to(self.context_id));
+        // The status is read only when something depends on it.
+        if carried.is_none() && self.live.is_none() {
+            return Flow::Continue;
+        }
+        let status = worker.proxy.host.response_status();
+        if let (Some(token), Some(401)) = (carried, status) {
+            worker.tokens.token_refused(&worker.proxy, token);
+        }
+        if let Some(live) = &mut self.live {
+            if status == Some(101) {
+                live.opened(worker.proxy.host.now_ms(), &worker.proxy.metrics);
+            } else {
+                // Not upgraded: the response is plain HTTP, nothing to watch.
+                self.live = None;
+            }
+        }
+        Flow::Continue
+    }
+
+    pub fn on_response_body(&mut self, body_size: usize) -> Flow {
+        let Some(live) = &mut self.live else {
+            return Flow::Continue;
+        };
+        let proxy = &self.worker.proxy;
+        let chunk = proxy.host.body(Body::Response, body_size);
+        if let Some(replacement) = live.on_server_bytes(&chunk, &proxy.metrics) {
+            proxy
+                .host
+                .replace_body(Body::Response, body_size, &replacement);
+        }
+        Flow::Continue
+    }
+
+    /// The stream is done: a Live session logs its summary.
+    pub fn on_log(&mut self) {
+        if let Some(live) = &mut self.live {
+            let proxy = &self.worker.proxy;
+            live.closed(proxy.host.now_ms(), &proxy.metrics);
+        }
+    }
+
+    /// The Live session this request carries, if it is one.
+    pub fn live(&self) -> Option<&LiveSession> {
+        self.live.as_ref()
+    }
+}
+
+impl<H: Host> Drop for HttpRequest<H> {
+    fn drop(&mut self) {
+        self.worker.tokens.forget(self.context_id);
+    }
+}
+
+#[cfg(test)]
+mod tests;

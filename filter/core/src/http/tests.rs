@@ -1,0 +1,301 @@
+//! One request's callbacks on a simulated worker: the decision carried out with host calls.
+
+use super::*;
+use crate::config::Config;
+use crate::live::frame::Opcode;
+use crate::live::test_frames::client;
+use crate::mock::{MockHost, MockProxy};
+use serde_json::json;
+
+const FLASH: &str = "/vertex_ai/models/flash:generateContent";
+const FETCHED: &str = "/vertex_ai/models/meta:generateContent";
+
+fn config() -> Config {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "vertex_location": "us-central1",
+        "credentials": {
+            "default": {"type": "access_token", "token": "t-alpha"},
+            "fetched": {"type": "metadata_server"},
+        },
+        "model_list": [
+            {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}},
+            {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
+        ],
+        "api_keys": ["sk-test"],
+    });
+    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+}
+
+fn worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
+    Rc::new(WorkerState::new(proxy.worker(), config()))
+}
+
+fn host(w: &Rc<WorkerState<MockHost>>) -> &MockHost {
+    &w.proxy.host
+}
+
+/// A request with `headers` arrives as `context_id`; its headers callback ran.
+fn arrive(
+    w: &Rc<WorkerState<MockHost>>,
+    context_id: u32,
+    headers: &[(&str, &str)],
+) -> (HttpRequest<MockHost>, Flow) {
+    host(w).start_request(context_id, headers);
+    let mut request = HttpRequest::new(context_id, Rc::clone(w));
+    let flow = request.on_request_headers();
+    (request, flow)
+}
+
+fn post(path: &str) -> Vec<(&str, &str)> {
+    vec![
+        (":method", "POST"),
+        (":path", path),
+        (":authority", "proxy.local"),
+        ("x-api-key", "sk-test"),
+    ]
+}
+
+fn upgrade(path: &str) -> Vec<(&str, &str)> {
+    vec![
+        (":method", "GET"),
+        (":path", path),
+        ("upgrade", "websocket"),
+        ("x-api-key", "sk-test"),
+    ]
+}
+
+/// The upstream answers `context_id` with `status`; its response-headers callback ran.
+fn respond(
+    w: &Rc<WorkerState<MockHost>>,
+    request: &mut HttpRequest<MockHost>,
+    context_id: u32,
+    status: u16,
+) {
+    host(w).set_response_status(context_id, status);
+    host(w).enter(context_id);
+    request.on_response_headers();
+}
+
+/// The token endpoint answers the worker's last callout.
+fn token_arrives(w: &Rc<WorkerState<MockHost>>, token: &str) {
+    w.tokens.on_tick(&w.proxy);
+    let callout = host(w).callouts().last().unwrap().id;
+    let body = json!({"access_token": token, "expires_in": 3600});
+    w.tokens
+        .on_fetch_done(&w.proxy, callout, Some(200), body.to_string().as_bytes());
+}
+
+#[test]
+fn a_refused_request_is_answered_by_the_filter_and_held() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (_request, flow) = arrive(&w, 1, &[(":method", "POST"), (":path", FLASH)]);
+    assert_eq!(flow, Flow::Pause);
+    assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 401);
+}
+
+#[test]
+fn a_refusal_is_counted_under_its_status() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    arrive(&w, 1, &[(":method", "POST"), (":path", FLASH)]);
+    assert_eq!(w.proxy.metrics.rejected_unauthenticated.pending(), 1);
+}
+
+#[test]
+fn a_forwarded_request_goes_on_with_vertexs_headers() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (_request, flow) = arrive(&w, 1, &post(FLASH));
+    assert_eq!(flow, Flow::Continue);
+    let sent = host(&w).request(1);
+    assert_eq!(
+        sent.header(":authority"),
+        Some("us-central1-aiplatform.googleapis.com")
+    );
+    assert_eq!(sent.header("authorization"), Some("Bearer t-alpha"));
+    assert_eq!(sent.header("x-api-key"), None);
+    assert_eq!(w.proxy.metrics.requests_forwarded.pending(), 1);
+}
+
+#[test]
+fn a_request_not_ours_goes_on_untouched() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let headers = [
+        (":method", "GET"),
+        (":path", "/healthz"),
+        ("x-api-key", "k"),
+    ];
+    let (_request, flow) = arrive(&w, 1, &headers);
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host(&w).request(1).headers.len(), 3);
+}
+
+#[test]
+fn a_clients_marker_is_removed_from_a_request_not_ours() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (_request, _) = arrive(&w, 1, &[(":path", "/other"), (MARKER_HEADER, "1")]);
+    assert_eq!(host(&w).request(1).header(MARKER_HEADER), None);
+}
+
+#[test]
+fn a_request_waiting_for_its_token_is_held_then_resumed_with_it() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (_request, flow) = arrive(&w, 1, &post(FETCHED));
+    assert_eq!(flow, Flow::Pause);
+    assert_eq!(host(&w).request(1).header("authorization"), None);
+    token_arrives(&w, "ya29.one");
+    let sent = host(&w).request(1);
+    assert!(sent.resumed);
+    assert_eq!(sent.header("authorization"), Some("Bearer ya29.one"));
+}
+
+#[test]
+fn a_401_to_a_request_carrying_a_fetched_token_stales_it() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (_first, _) = arrive(&w, 1, &post(FETCHED));
+    token_arrives(&w, "ya29.one");
+    let (mut second, flow) = arrive(&w, 2, &post(FETCHED));
+    assert_eq!(flow, Flow::Continue);
+    respond(&w, &mut second, 2, 401);
+    let (_third, flow) = arrive(&w, 3, &post(FETCHED));
+    assert_eq!(flow, Flow::Pause);
+}
+
+#[test]
+fn a_401_to_a_resumed_request_stales_the_token_it_was_given() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut first, _) = arrive(&w, 1, &post(FETCHED));
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut first, 1, 401);
+    assert_eq!(proxy.metric("upstream_unauthorized"), 1);
+    let (_second, flow) = arrive(&w, 2, &post(FETCHED));
+    assert_eq!(flow, Flow::Pause);
+}
+
+#[test]
+fn a_200_leaves_the_token_in_use() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut first, _) = arrive(&w, 1, &post(FETCHED));
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut first, 1, 200);
+    let (_second, flow) = arrive(&w, 2, &post(FETCHED));
+    assert_eq!(flow, Flow::Continue);
+}
+
+#[test]
+fn the_response_status_is_not_read_for_a_static_token() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FLASH));
+    respond(&w, &mut request, 1, 401);
+    assert_eq!(host(&w).status_reads(), 0);
+}
+
+#[test]
+fn a_request_that_ends_while_waiting_is_forgotten() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (request, _) = arrive(&w, 1, &post(FETCHED));
+    assert_eq!(w.tokens.waiting(), 1);
+    drop(request);
+    assert_eq!(w.tokens.waiting(), 0);
+}
+
+#[test]
+fn a_body_arriving_while_the_request_waits_for_its_token_is_held() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FETCHED));
+    host(&w).set_body(1, Body::Request, b"{}");
+    assert_eq!(request.on_request_body(2, true), Flow::Pause);
+}
+
+#[test]
+fn a_body_arriving_once_the_token_is_set_goes_on() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FETCHED));
+    host(&w).set_body(1, Body::Request, b"{}");
+    request.on_request_body(2, false);
+    token_arrives(&w, "ya29.one");
+    host(&w).enter(1);
+    assert_eq!(request.on_request_body(2, true), Flow::Continue);
+}
+
+#[test]
+fn a_rest_body_is_neither_read_nor_held() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(FLASH));
+    host(&w).set_body(1, Body::Request, b"{\"contents\":[]}");
+    assert_eq!(request.on_request_body(15, true), Flow::Continue);
+    assert_eq!(host(&w).request(1).request_body, b"{\"contents\":[]}");
+}
+
+#[test]
+fn an_upgrade_answered_101_opens_the_live_session() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
+    respond(&w, &mut request, 1, 101);
+    assert!(request.live().is_some());
+    assert_eq!(w.proxy.metrics.live.sessions_opened.pending(), 1);
+}
+
+#[test]
+fn an_upgrade_answered_without_101_is_plain_http() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
+    respond(&w, &mut request, 1, 403);
+    assert!(request.live().is_none());
+}
+
+#[test]
+fn the_live_setup_reaches_upstream_rewritten() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
+    let setup = client(Opcode::Text, true, br#"{"setup":{"model":"flash"}}"#);
+    host(&w).set_body(1, Body::Request, &setup);
+    assert_eq!(request.on_request_body(setup.len(), false), Flow::Continue);
+    let sent = host(&w).request(1).request_body;
+    assert_ne!(sent, setup);
+    let parsed = crate::live::read_first_message(&sent, 1 << 16);
+    let crate::live::FirstMessage::Complete { payload, .. } = parsed else {
+        panic!("not a whole message: {parsed:?}");
+    };
+    let message: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        message["setup"]["model"],
+        "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash"
+    );
+}
+
+#[test]
+fn a_partial_live_setup_is_held_until_it_is_whole() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
+    let setup = client(Opcode::Text, true, br#"{"setup":{"model":"flash"}}"#);
+    host(&w).set_body(1, Body::Request, &setup[..8]);
+    assert_eq!(request.on_request_body(8, false), Flow::Pause);
+}
+
+#[test]
+fn a_live_sessions_end_is_counted() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
+    respond(&w, &mut request, 1, 101);
+    request.on_log();
+    assert_eq!(w.proxy.metrics.live.sessions_closed.pending(), 1);
+}

@@ -1,0 +1,28 @@
+//! vertex-passthrough's core: everything the filter decides, with every host call behind the
+//! `host::Host` trait. The proxy-wasm adapter (the `vertex-passthrough` crate) implements that
+//! trait and moves Envoy's callbacks here; the tests implement it with `mock::MockHost`.
+//!
+//! - `config`, `segment`: the plugin configuration and what a name segment may contain.
+//! - `request_headers`, `client_auth`, `routing`: a request's headers, its client key, and
+//!   where it goes.
+//! - `worker`: what one worker keeps, and the decision a request's headers get.
+//! - `http`: one request's callbacks, the decision carried out.
+//! - `token`: Google tokens: the call, the shared cache, the broker that gets them to requests.
+//! - `live`: the Gemini Live WebSocket session.
+//! - `metrics`, `error_response`: what the filter counts and how it answers itself.
+
+pub mod client_auth;
+pub mod config;
+pub mod error_response;
+pub mod host;
+pub mod http;
+pub mod live;
+pub mod metrics;
+pub mod request_headers;
+pub mod routing;
+pub mod segment;
+pub mod token;
+pub mod worker;
+
+#[cfg(test)]
+pub mod mock;

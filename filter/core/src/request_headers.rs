@@ -1,0 +1,150 @@
+//! A request's headers as proxy-wasm hands them over in one host call, and the edits that turn
+//! the request into Vertex's. Knowing every header lets the filter remove only those present.
+//!
+//! The wire format of `proxy_get_header_map_pairs`: a little-endian `u32` count `N`, then `N`
+//! pairs of `u32` sizes (name, value), then each name and each value followed by a NUL.
+
+use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
+use std::borrow::Cow;
+
+/// Client headers that never reach Google besides its credentials: `x-goog-user-project` would
+/// bill another project's quota.
+const CLIENT_ONLY_HEADERS: [&str; 1] = ["x-goog-user-project"];
+
+/// Envoy's own request headers (`x-envoy-retry-on`, `x-envoy-upstream-rq-timeout-ms`, …): where
+/// Envoy counts a caller as internal its router obeys them, so a client could make it retry a
+/// generation (billed twice) or cut a stream. Every one a client sends is removed.
+const ENVOY_HEADER_PREFIX: &[u8] = b"x-envoy-";
+
+/// Marks requests the filter forwards to Vertex; the Vertex route matches on it
+/// (DESIGN.md "Routing after a rewrite"). A client's own is never passed on.
+pub const MARKER_HEADER: &str = "x-vertex-passthrough";
+
+/// Borrowed (name, value) pairs, in the order Envoy holds them.
+pub struct RequestHeaders<'a> {
+    pairs: Vec<(&'a [u8], &'a [u8])>,
+}
+
+/// Where a request forwarded to Vertex goes and what it carries: the input of `upstream_edits`.
+#[derive(Clone, Copy)]
+pub struct Upstream<'a> {
+    pub path: &'a str,
+    pub authority: &'a str,
+    /// `Bearer …`, or `None` while the token is still being fetched (it is set on resume).
+    pub authorization: Option<&'a str>,
+    /// A WebSocket upgrade: its frames must stay uncompressed for the Live setup rewrite.
+    pub upgrade: bool,
+}
+
+impl<'a> RequestHeaders<'a> {
+    /// `None` when `bytes` is not a well-formed header map; an empty buffer is an empty map.
+    pub fn parse(bytes: &'a [u8]) -> Option<RequestHeaders<'a>> {
+        if bytes.is_empty() {
+            return Some(RequestHeaders { pairs: Vec::new() });
+        }
+        let count = usize::try_from(read_u32(bytes, 0)?).ok()?;
+        let sizes_end = count.checked_mul(8)?.checked_add(4)?;
+        let sizes = bytes.get(4..sizes_end)?;
+        let mut pairs = Vec::with_capacity(count);
+        let mut at = sizes_end;
+        for size in sizes.chunks_exact(8) {
+            let name_len = usize::try_from(read_u32(size, 0)?).ok()?;
+            let value_len = usize::try_from(read_u32(size, 4)?).ok()?;
+            let (name, after_name) = nul_terminated(bytes, at, name_len)?;
+            let (value, after_value) = nul_terminated(bytes, after_name, value_len)?;
+            pairs.push((name, value));
+            at = after_value;
+        }
+        Some(RequestHeaders { pairs })
+    }
+
+    /// Envoy keeps header names in lower case (its codecs lower them, HTTP/2 and 3 require it),
+    /// so names compare byte for byte.
+    fn first(&self, name: &str) -> Option<&'a [u8]> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| *n == name.as_bytes())
+            .map(|&(_, value)| value)
+    }
+
+    /// The first value of header `name`, given in lower case. Bytes that are not
+    /// UTF-8 are replaced, so such a value fails every check it is put to.
+    pub fn get(&self, name: &str) -> Option<Cow<'a, str>> {
+        // `from_utf8` first: its ASCII fast path is several times cheaper than the lossy scan.
+        self.first(name)
+            .map(|value| match std::str::from_utf8(value) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value),
+            })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.first(name).is_some()
+    }
+
+    /// The value of each header a client key may arrive in. Only a header's first value counts,
+    /// so a repeated key header is judged by the value Envoy shows first.
+    pub fn presented_keys(&self) -> impl Iterator<Item = Cow<'a, str>> + Clone + '_ {
+        KEY_HEADERS.iter().filter_map(|name| self.get(name))
+    }
+
+    /// The header edits that make this request Vertex's, in order: remove the client
+    /// credentials it carries (its `authorization` is replaced instead when the token is at
+    /// hand), its `x-goog-user-project`, every `x-envoy-*` header and, on an upgrade, its
+    /// compression offer; then set `:path`, `:authority`, `authorization` and the marker (a set
+    /// replaces a client's own). Only headers the request has are removed: each edit is a host
+    /// call, and a whole-map replace costs Envoy more than these few.
+    pub fn upstream_edits<'e>(
+        &'e self,
+        upstream: Upstream<'e>,
+    ) -> impl Iterator<Item = (&'e str, Option<&'e str>)> + 'e {
+        let removed = CLIENT_CREDENTIAL_HEADERS
+            .iter()
+            .chain(CLIENT_ONLY_HEADERS.iter())
+            .copied()
+            .filter(move |name| !(*name == "authorization" && upstream.authorization.is_some()))
+            .chain(upstream.upgrade.then_some("sec-websocket-extensions"))
+            .filter(|name| self.has(name))
+            .chain(self.envoy_headers())
+            .map(|name| (name, None));
+        let set = [
+            (":path", Some(upstream.path)),
+            (":authority", Some(upstream.authority)),
+        ]
+        .into_iter()
+        .chain(upstream.authorization.map(|a| ("authorization", Some(a))))
+        .chain([(MARKER_HEADER, Some("1"))]);
+        removed.chain(set)
+    }
+
+    /// The names of the `x-envoy-*` headers present, each once.
+    fn envoy_headers(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.pairs
+            .iter()
+            .enumerate()
+            .filter(|(_, (name, _))| name.starts_with(ENVOY_HEADER_PREFIX))
+            .filter(|&(at, (name, _))| {
+                !self
+                    .pairs
+                    .iter()
+                    .take(at)
+                    .any(|(earlier, _)| earlier == name)
+            })
+            .filter_map(|(_, (name, _))| std::str::from_utf8(name).ok())
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> Option<u32> {
+    let word = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(word.try_into().ok()?))
+}
+
+/// `len` bytes at `at` followed by a NUL; returns them and where the next text starts.
+fn nul_terminated(bytes: &[u8], at: usize, len: usize) -> Option<(&[u8], usize)> {
+    let end = at.checked_add(len)?;
+    let text = bytes.get(at..end)?;
+    (bytes.get(end) == Some(&0)).then_some((text, end + 1))
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -1,0 +1,130 @@
+//! A worker's memory of where the last few distinct REST paths went. Clients repeat a handful
+//! of paths (one per model and method), and a remembered answer is the answer `route` would
+//! give again: it depends only on the path and the configuration, and a memo lives no longer
+//! than the configuration it was filled under. Only forwarded REST requests are remembered;
+//! refusals and Live upgrades are routed every time.
+
+use super::{route, Destination};
+use crate::config::Config;
+use crate::error_response::ErrorResponse;
+use std::rc::Rc;
+
+/// Distinct paths remembered; the oldest is forgotten first.
+const CAPACITY: usize = 16;
+
+#[derive(Default)]
+pub struct RouteMemo {
+    /// (the path after the prefix, query included; where it goes).
+    entries: Vec<(Box<str>, Rc<Destination>)>,
+    /// The entry to forget next once the memo is full.
+    oldest: usize,
+}
+
+impl RouteMemo {
+    /// `route`, answered from memory for a REST path routed before. The prefix is not part of
+    /// the key: it shapes only refusals, which are not remembered.
+    pub fn route(
+        &mut self,
+        config: &Config,
+        prefix: &str,
+        rest: &str,
+        upgrade: bool,
+    ) -> Result<Rc<Destination>, ErrorResponse> {
+        if upgrade {
+            return route(config, prefix, rest, upgrade).map(Rc::new);
+        }
+        if let Some((_, destination)) = self.entries.iter().find(|(known, _)| **known == *rest) {
+            return Ok(Rc::clone(destination));
+        }
+        let destination = Rc::new(route(config, prefix, rest, upgrade)?);
+        let entry = (Box::from(rest), Rc::clone(&destination));
+        if self.entries.len() < CAPACITY {
+            self.entries.push(entry);
+        } else if let Some(slot) = self.entries.get_mut(self.oldest) {
+            *slot = entry;
+            self.oldest = (self.oldest + 1) % CAPACITY;
+        }
+        Ok(destination)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const FLASH: &str = "/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
+
+    fn config() -> Config {
+        Config::load(
+            br#"{"vertex_project": "proj-alpha", "credentials": {"default": {"type": "access_token", "token": "t"}},
+                 "model_list": [{"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}}],
+                 "allow_unauthenticated": true}"#,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_remembered_path_goes_where_routing_sends_it() {
+        let config = config();
+        let mut memo = RouteMemo::default();
+        for rest in [
+            FLASH,
+            "/models/flash:generateContent",
+            "/models/flash:streamGenerateContent?alt=sse",
+        ] {
+            let fresh = route(&config, "/vertex_ai", rest, false).unwrap();
+            assert_eq!(
+                *memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                fresh
+            );
+            assert_eq!(
+                *memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                fresh,
+                "{rest}"
+            );
+        }
+        assert_eq!(memo.entries.len(), 3);
+    }
+
+    #[test]
+    fn refusals_are_not_remembered() {
+        let config = config();
+        let mut memo = RouteMemo::default();
+        let rest = "/v1/projects/proj-other/locations/us-central1/publishers/google/models/m:generateContent";
+        let refusal = route(&config, "/vertex_ai", rest, false).unwrap_err();
+        assert_eq!(
+            memo.route(&config, "/vertex_ai", rest, false).unwrap_err(),
+            refusal
+        );
+        assert!(memo.entries.is_empty());
+    }
+
+    #[test]
+    fn live_upgrades_are_routed_every_time() {
+        let config = config();
+        let mut memo = RouteMemo::default();
+        let destination = memo
+            .route(&config, "/vertex_ai", "/live?model=flash", true)
+            .unwrap();
+        assert!(destination.live.is_some());
+        assert!(memo.entries.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_path_is_forgotten_when_the_memo_is_full() {
+        let config = config();
+        let mut memo = RouteMemo::default();
+        let path = |n: usize| format!("{FLASH}?n={n}");
+        for n in 0..=CAPACITY {
+            let destination = memo.route(&config, "/vertex_ai", &path(n), false).unwrap();
+            assert!(destination.path.ends_with(&format!("?n={n}")));
+        }
+        assert_eq!(memo.entries.len(), CAPACITY);
+        let remembered: Vec<&str> = memo.entries.iter().map(|(rest, _)| &**rest).collect();
+        assert!(!remembered.contains(&path(0).as_str()));
+        assert!(remembered.contains(&path(1).as_str()));
+        assert!(remembered.contains(&path(CAPACITY).as_str()));
+    }
+}

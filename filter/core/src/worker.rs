@@ -1,0 +1,162 @@
+//! What one worker keeps for all its requests, and the decision each request's headers get.
+
+use crate::client_auth::VerifiedKeys;
+use crate::config::Config;
+use crate::error_response::{ErrorResponse, Status};
+use crate::host::Host;
+use crate::metrics::Metrics;
+use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
+use crate::routing::memo::RouteMemo;
+use crate::routing::{self, Destination, LiveTarget};
+use crate::token::broker::{TokenBroker, TokenId, TokenStep};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The proxy as one worker sees it: its host, its configuration, its metrics.
+pub struct Proxy<H: Host> {
+    pub host: H,
+    pub config: Config,
+    pub metrics: Metrics,
+}
+
+/// The state a worker's root context shares with its HTTP contexts.
+pub struct WorkerState<H: Host> {
+    pub proxy: Proxy<H>,
+    /// Client keys this worker has matched against `config.client_keys`.
+    pub verified_keys: RefCell<VerifiedKeys>,
+    /// Where this worker's recent REST paths went.
+    pub routes: RefCell<RouteMemo>,
+    pub tokens: TokenBroker,
+}
+
+impl<H: Host> WorkerState<H> {
+    /// Defines the metrics and creates the credentials' shared entries.
+    pub fn new(host: H, config: Config) -> WorkerState<H> {
+        let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
+        let metrics = Metrics::define(&host, &names);
+        let proxy = Proxy {
+            host,
+            config,
+            metrics,
+        };
+        let tokens = TokenBroker::new(&proxy);
+        WorkerState {
+            proxy,
+            verified_keys: RefCell::default(),
+            routes: RefCell::default(),
+            tokens,
+        }
+    }
+
+    /// What to do with a request, from its headers (`None`: a map the host handed over
+    /// malformed). Takes the token for a forwarded request, or joins the wait for it.
+    pub fn decide(&self, context_id: u32, headers: Option<&RequestHeaders>) -> Decision {
+        let config = &self.proxy.config;
+        let path = headers.and_then(|h| h.get(":path"));
+        let (Some(headers), Some((prefix, rest))) = (
+            headers,
+            path.as_deref()
+                .and_then(|p| routing::strip_prefix(config, p)),
+        ) else {
+            return Decision::NotOurs {
+                remove_marker: headers.is_none_or(|h| h.has(MARKER_HEADER)),
+            };
+        };
+        let accepted = config.client_keys.accepts(
+            headers.presented_keys(),
+            &mut self.verified_keys.borrow_mut(),
+        );
+        if !accepted {
+            return Decision::Reject(ErrorResponse::new(
+                Status::Unauthenticated,
+                "missing or invalid API key",
+            ));
+        }
+        let upgrade = headers
+            .get("upgrade")
+            .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+        let routed = self
+            .routes
+            .borrow_mut()
+            .route(config, prefix, rest, upgrade);
+        let destination = match routed {
+            Ok(destination) => destination,
+            Err(error) => return Decision::Reject(error),
+        };
+        // After routing, so a Live path without an upgrade still gets its 426 advice.
+        let method = headers.get(":method").unwrap_or_default();
+        if let Err(error) = routing::check_http_method(&method, upgrade) {
+            return Decision::Reject(error);
+        }
+        let (authorization, token) =
+            match self
+                .tokens
+                .token_for(&self.proxy, context_id, destination.credential)
+            {
+                TokenStep::Use {
+                    authorization,
+                    token,
+                } => (Some(authorization), token),
+                TokenStep::Pause => (None, None),
+                TokenStep::Fail(error) => return Decision::Reject(error),
+            };
+        Decision::Forward(Forwarding {
+            destination,
+            authorization,
+            token,
+            upgrade,
+        })
+    }
+}
+
+/// A request's fate once its headers are read.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Not under a route prefix: passed on untouched, except that a client's marker header is
+    /// removed (`remove_marker`) so it cannot reach the Vertex route.
+    NotOurs { remove_marker: bool },
+    /// Answered by the filter with this error.
+    Reject(ErrorResponse),
+    /// Rewritten for Vertex and forwarded, at once or once its token is there.
+    Forward(Forwarding),
+}
+
+/// A request on its way to Vertex.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Forwarding {
+    pub destination: Rc<Destination>,
+    /// `Bearer …`; `None` while the token is fetched: the request waits, and the root sets it.
+    pub authorization: Option<Rc<str>>,
+    /// The fetched token the request carries, for 401 handling.
+    pub token: Option<TokenId>,
+    /// A WebSocket upgrade.
+    pub upgrade: bool,
+}
+
+impl Forwarding {
+    /// The request waits for its token (the root resumes or fails it).
+    pub fn waits_for_token(&self) -> bool {
+        self.authorization.is_none()
+    }
+
+    /// The Live session this upgrade opens.
+    pub fn live(&self) -> Option<&LiveTarget> {
+        self.destination.live.as_ref()
+    }
+
+    /// The header edits that make `headers` Vertex's request (`RequestHeaders::upstream_edits`).
+    pub fn edits<'e>(
+        &'e self,
+        headers: &'e RequestHeaders<'e>,
+    ) -> impl Iterator<Item = (&'e str, Option<&'e str>)> + 'e {
+        headers.upstream_edits(Upstream {
+            path: &self.destination.path,
+            authority: &self.destination.authority,
+            authorization: self.authorization.as_deref(),
+            upgrade: self.upgrade,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
