@@ -12,7 +12,7 @@ mod render;
 mod validate;
 mod variants;
 
-pub use envoy::{tail, Envoy, EnvoyOptions, Upstreams};
+pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 pub use paths::{bin_dir, envoy_binary, repo_root, wasm_path};
 pub use render::{
     apply_edits, json_diff, load_yaml, plugin_config_of, production_config, production_edit_paths,
