@@ -16,7 +16,7 @@ pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 pub use paths::{bin_dir, envoy_binary, repo_root, wasm_path};
 pub use render::{
     apply_edits, json_diff, load_yaml, plugin_config_of, production_config, production_edit_paths,
-    render, render_test_config, to_yaml, Edit, ProductionEdits, PRODUCTION, PRODUCTION_CA_BUNDLE,
-    PRODUCTION_WASM, TEMPLATE,
+    render, render_file, render_test_config, to_yaml, Edit, ProductionEdits, PRODUCTION,
+    PRODUCTION_CA_BUNDLE, PRODUCTION_WASM, TEMPLATE,
 };
 pub use validate::{validate_config, validate_config_with};

@@ -67,9 +67,21 @@ pub fn render_test_config(opts: &EnvoyOptions) -> anyhow::Result<String> {
             bail!("upstream {name} at {addr}: the test template expects 127.0.0.1");
         }
     }
-    render(&template, &values)
+    render(&template, &values).context(TEMPLATE)
 }
 
+/// The YAML file at `path` with its `{{NAME}}` placeholders filled, as JSON.
+pub fn render_file(path: &Path, values: &[(&str, Value)]) -> anyhow::Result<Value> {
+    let template =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let filled = render(&template, values).with_context(|| format!("{}", path.display()))?;
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&filled)
+        .with_context(|| format!("parsing {} filled", path.display()))?;
+    serde_json::to_value(yaml).with_context(|| format!("{} as JSON", path.display()))
+}
+
+/// `template` with each `{{NAME}}` replaced by its value as JSON; a placeholder left without a
+/// value is an error.
 pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String> {
     let mut out = template.to_string();
     for (name, value) in values {
@@ -78,7 +90,7 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String
     if let Some(at) = out.find("{{") {
         let rest = out.get(at..).unwrap_or_default();
         let placeholder: String = rest.chars().take_while(|c| *c != '}').collect();
-        bail!("{TEMPLATE}: no value for {placeholder}}}}}");
+        bail!("no value for {placeholder}}}}}");
     }
     Ok(out)
 }
