@@ -625,6 +625,128 @@ mod tests {
 }
 
 #[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    fn config() -> Value {
+        json!({
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}},
+            "static_resources": {
+                "listeners": [{
+                    "name": "l",
+                    "address": {"socket_address": {"address": "0.0.0.0", "port_value": 4000}},
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {"http_filters": [{
+                            "name": "envoy.filters.http.wasm",
+                            "typed_config": {"config": {"configuration": {
+                                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                "value": "{\"credentials\": {\"default\": {\"type\": \"service_account\", \"key_env\": \"K\"}}}"
+                            }}}
+                        }]}
+                    }]}]
+                }],
+                "clusters": [
+                    {"name": "a", "port_value": 8081, "ca": ".run/ca.pem"},
+                    {"name": "b", "port_value": 8082, "ca": "/etc/ca.pem"}
+                ]
+            }
+        })
+    }
+
+    #[test]
+    fn ports_are_mapped_all_at_once() {
+        let mut c = config();
+        let edits = Edit::from_args(&args("--port 4000=8081 --port 8081=8082")).unwrap();
+        assert_eq!(edits.len(), 1, "{edits:?}");
+        apply_edits(&mut c, &edits).unwrap();
+        assert_eq!(
+            c["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"],
+            8081
+        );
+        assert_eq!(c["static_resources"]["clusters"][0]["port_value"], 8082);
+        assert_eq!(c["static_resources"]["clusters"][1]["port_value"], 8082);
+    }
+
+    #[test]
+    fn listener_admin_paths_and_strings_are_edited_where_named() {
+        let mut c = config();
+        let edits = Edit::from_args(&args(
+            "--listener l=127.0.0.1:4100 --admin-port 0 --path-prefix .run/=/tmp/r/ --replace-once /etc/ca.pem=/x.pem",
+        ))
+        .unwrap();
+        apply_edits(&mut c, &edits).unwrap();
+        assert_eq!(
+            json_diff(&config(), &c),
+            [
+                "admin.address.socket_address.port_value",
+                "static_resources.clusters[0].ca",
+                "static_resources.clusters[1].ca",
+                "static_resources.listeners[0].address.socket_address.address",
+                "static_resources.listeners[0].address.socket_address.port_value",
+            ]
+        );
+        assert_eq!(c["static_resources"]["clusters"][0]["ca"], "/tmp/r/ca.pem");
+        assert_eq!(c["static_resources"]["clusters"][1]["ca"], "/x.pem");
+    }
+
+    #[test]
+    fn an_edit_whose_place_is_missing_is_refused() {
+        for text in [
+            "--listener other=127.0.0.1:1",
+            "--replace /nowhere=/x",
+            "--path-prefix /nowhere/=/x/",
+            "--port 1=2",
+            "--credential-type other=authorized_user",
+        ] {
+            let mut c = config();
+            let edits = Edit::from_args(&args(text)).unwrap();
+            assert!(apply_edits(&mut c, &edits).is_err(), "{text}");
+        }
+        let mut c = config();
+        let twice = Edit::from_args(&args("--replace-once .run/ca.pem=/a --replace-once /a=/b --replace-once /b=/etc/ca.pem --replace-once /etc/ca.pem=/c")).unwrap();
+        let err = apply_edits(&mut c, &twice).unwrap_err();
+        assert!(format!("{err:#}").contains("2 times"), "{err:#}");
+    }
+
+    #[test]
+    fn the_credential_type_is_changed_in_either_plugin_config_form() {
+        let mut c = config();
+        let edit = Edit::from_args(&args("--credential-type default=authorized_user")).unwrap();
+        apply_edits(&mut c, &edit).unwrap();
+        let expected =
+            json!({"credentials": {"default": {"type": "authorized_user", "key_env": "K"}}});
+        assert_eq!(plugin_config_of(&c).unwrap(), expected);
+
+        let mut c = config();
+        let configuration = c.pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config/configuration").unwrap();
+        *configuration = json!({
+            "@type": "type.googleapis.com/google.protobuf.Struct",
+            "value": {"credentials": {"default": {"type": "service_account", "key_env": "K"}}}
+        });
+        apply_edits(&mut c, &edit).unwrap();
+        assert_eq!(plugin_config_of(&c).unwrap(), expected);
+    }
+
+    #[test]
+    fn unknown_or_malformed_edits_are_refused() {
+        for text in [
+            "--frobnicate x",
+            "--port 4000",
+            "--port x=1",
+            "--listener l=nowhere",
+            "--admin-port",
+        ] {
+            assert!(Edit::from_args(&args(text)).is_err(), "{text}");
+        }
+    }
+}
+
+#[cfg(test)]
 mod diff_tests {
     use super::*;
 
