@@ -221,6 +221,39 @@ pub async fn google_error(response: reqwest::Response) -> (u16, String, String) 
 pub type LiveSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The next JSON message the server sends on a Live session (text or binary frame), within
+/// 10 s; pings and pongs skipped. Panics on anything else, a close included.
+pub async fn next_live_json(socket: &mut LiveSocket) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a server message within 10 s")
+            .expect("the session is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+            Message::Binary(bytes) => return serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a JSON message, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `setup` (the whole first message, `{"setup": ...}`) and returns the server's first JSON
+/// answer.
+pub async fn send_setup(socket: &mut LiveSocket, setup: &Value) -> Value {
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            setup.to_string(),
+        ))
+        .await
+        .expect("the setup is sent");
+    next_live_json(socket).await
+}
+
 impl Stack {
     /// Open a Live WebSocket through Envoy with the client key; Err carries the HTTP refusal.
     pub async fn live_connect(

@@ -39,7 +39,7 @@ pub async fn run(
             format!("--callgrind-out-file={}", out.display()),
         ];
         let name = format!("{}-callgrind", variant.key());
-        let bootstrap = envoy_config::bootstrap(variant, upstreams, wasm);
+        let bootstrap = envoy_config::bootstrap(variant, upstreams, wasm)?;
         let envoy = Envoy::start_under(
             &wrapper,
             START_TIMEOUT,
