@@ -6,6 +6,7 @@
 //! - `request_headers`, `client_auth`, `routing`: a request's headers, its client key, and
 //!   where it goes.
 //! - `worker`: what one worker keeps, and the decision a request's headers get.
+//! - `deployments`: the pick among an alias's deployments, and their cooldowns.
 //! - `http`: one request's callbacks, the decision carried out.
 //! - `token`: Google tokens: the call, the shared cache, the broker that gets them to requests.
 //! - `live`: the Gemini Live WebSocket session.
@@ -13,6 +14,7 @@
 
 pub mod client_auth;
 pub mod config;
+pub mod deployments;
 pub mod error_response;
 pub mod host;
 pub mod http;

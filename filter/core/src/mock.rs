@@ -20,6 +20,8 @@ pub struct MockProxy {
     shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     /// Metrics by id: name and process-wide value.
     metrics: RefCell<Vec<(String, u64)>>,
+    /// Workers made so far.
+    workers: Cell<u64>,
 }
 
 impl MockProxy {
@@ -28,12 +30,15 @@ impl MockProxy {
             now_ms: Cell::new(T0),
             shared: RefCell::default(),
             metrics: RefCell::default(),
+            workers: Cell::new(0),
         })
     }
 
     /// A worker of this proxy.
     pub fn worker(self: &Rc<Self>) -> MockHost {
+        self.workers.set(self.workers.get() + 1);
         MockHost(Rc::new(MockWorker {
+            seed: self.workers.get(),
             proxy: Rc::clone(self),
             current: Cell::new(0),
             requests: RefCell::default(),
@@ -103,6 +108,7 @@ pub struct MockCallout {
 
 pub struct MockWorker {
     proxy: Rc<MockProxy>,
+    seed: u64,
     /// The request host calls act on.
     current: Cell<u32>,
     requests: RefCell<HashMap<u32, MockRequest>>,
@@ -217,6 +223,11 @@ impl MockHost {
 impl Host for MockHost {
     fn now_ms(&self) -> u64 {
         self.0.proxy.now_ms.get()
+    }
+
+    fn random_seed(&self) -> u64 {
+        // Distinct per worker, the same from run to run.
+        self.0.seed
     }
 
     fn request_header_map(&self) -> Vec<u8> {
