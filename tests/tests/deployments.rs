@@ -283,7 +283,7 @@ async fn a_live_setup_naming_the_alias_gets_the_sessions_deployment() {
             .expect("the upgrade succeeds");
         socket
             .send(Message::Text(
-                json!({"setup": {"model": "flash-pool"}}).to_string().into(),
+                json!({"setup": {"model": "flash-pool"}}).to_string(),
             ))
             .await
             .expect("the setup is sent");
