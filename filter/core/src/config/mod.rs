@@ -1,4 +1,4 @@
-//! The plugin configuration: parsed once, validated fully, refused loudly (DESIGN.md
+//! The plugin configuration: parsed once, validated fully, refused loudly (docs/design.md
 //! "Plugin configuration"). `load` is pure: the environment is passed in.
 
 pub mod credential;

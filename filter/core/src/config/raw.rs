@@ -1,4 +1,4 @@
-//! The plugin configuration exactly as users write it (DESIGN.md "Plugin configuration").
+//! The plugin configuration exactly as users write it (docs/design.md "Plugin configuration").
 //! Only shapes live here; meaning and validation are in the sibling modules.
 
 use serde::Deserialize;
