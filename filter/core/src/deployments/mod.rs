@@ -1,4 +1,4 @@
-//! An alias's deployments (DESIGN.md "Deployments: one alias, several"): the pick each request
+//! An alias's deployments (docs/design.md "Deployments: one alias, several"): the pick each request
 //! gets, and the cooldown a 429 or 503 from Vertex puts a deployment in, for every worker.
 //!
 //! The cooldowns live in shared data; each worker keeps a copy. Reading shared data hands bytes
