@@ -5,9 +5,10 @@
 use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use vertex_passthrough_tests::emulator::VertexRequest;
+use vertex_passthrough_tests::emulator::{EmulatorOptions, VertexRequest};
+use vertex_passthrough_tests::harness::repo_root;
 use vertex_passthrough_tests::stack::{
-    generate_body, google_error, plugin_config, Stack, SA_A_EMAIL, SA_B_EMAIL,
+    generate_body, google_error, plugin_config, Stack, StackOptions, SA_A_EMAIL, SA_B_EMAIL,
 };
 use vertex_passthrough_tests::wait;
 
@@ -310,5 +311,57 @@ async fn a_live_setup_naming_the_alias_gets_the_sessions_deployment() {
         places.len(),
         2,
         "sessions went to both deployments: {places:?}"
+    );
+}
+
+/// The LiteLLM router config the README shows under "Load balancing across regions and
+/// projects", as YAML.
+fn readme_router_config() -> Value {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Load balancing across regions and projects")
+        .nth(1)
+        .expect("the README's load-balancing section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a YAML block in it");
+    serde_yaml::from_str(yaml).expect("the README's YAML parses")
+}
+
+#[tokio::test]
+async fn the_readmes_litellm_router_config_loads_and_spreads_by_rpm() {
+    let mut config = plugin_config();
+    config["model_list"] = readme_router_config()["model_list"].clone();
+    // The README's projects, served by the emulator to service account A.
+    let stack = Stack::start_with(StackOptions {
+        plugin_config: config,
+        emulator: EmulatorOptions {
+            check_project_access: false,
+            ..EmulatorOptions::with_fixtures()
+        },
+        ..StackOptions::default()
+    })
+    .await;
+    for _ in 0..100 {
+        let response = stack
+            .post(
+                "/vertex_ai/models/gemini-flash:generateContent",
+                generate_body(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let requests = stack.emulator.vertex_requests();
+    let count = |p: (&str, &str)| requests.iter().filter(|r| is(r, p)).count();
+    let us = count(("acme-prod", "us-central1"));
+    let eu = count(("acme-prod", "europe-west4"));
+    let overflow = count(("acme-overflow", "us-east5"));
+    println!("100 requests, rpm 600/300/100: {us}/{eu}/{overflow}");
+    assert_eq!(us + eu + overflow, 100);
+    assert!(
+        overflow >= 1 && eu > overflow && us > eu,
+        "{us}/{eu}/{overflow}"
     );
 }
