@@ -121,7 +121,9 @@ impl<H: Host> HttpRequest<H> {
             return Flow::Continue;
         }
         let status = worker.proxy.host.response_status();
-        if let Some(id) = self.deployment {
+        // A request that waited and got no token was answered by the filter, not by Vertex.
+        let reached_vertex = !self.awaiting_token || carried.is_some();
+        if let Some(id) = self.deployment.filter(|_| reached_vertex) {
             worker.deployment_answered(id, status);
         }
         if let (Some(token), Some(401)) = (carried, status) {

@@ -23,6 +23,8 @@ fn config() -> Config {
             {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash-001", "vertex_location": "europe-west4"}},
+            {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "us-central1"}},
+            {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "europe-west4"}},
         ],
         "api_keys": ["sk-test"],
     });
@@ -353,6 +355,38 @@ fn a_429_to_an_alias_with_several_deployments_cools_its_deployment_down() {
         host(&w).request(next).header(":authority") == Some(EU)
     });
     assert!(back, "the deployment serves again once its cooldown ended");
+}
+
+#[test]
+fn the_filters_own_503_for_a_token_it_could_not_get_cools_no_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, flow) = arrive(
+        &w,
+        1,
+        &post("/vertex_ai/models/pooled-meta:generateContent"),
+    );
+    assert_eq!(flow, Flow::Pause);
+    w.tokens.on_tick(&w.proxy);
+    let callout = host(&w).callouts().last().unwrap().id;
+    w.tokens.on_fetch_done(&w.proxy, callout, Some(500), b"{}");
+    assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 503);
+    respond(&w, &mut request, 1, 503);
+    assert_eq!(proxy.metric("deployment_cooldowns"), 0);
+}
+
+#[test]
+fn a_429_to_a_request_resumed_with_its_token_cools_its_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(
+        &w,
+        1,
+        &post("/vertex_ai/models/pooled-meta:generateContent"),
+    );
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut request, 1, 429);
+    assert_eq!(proxy.metric("deployment_cooldowns"), 1);
 }
 
 #[test]
