@@ -11,6 +11,7 @@
 //! - `token`: Google tokens: the call, the shared cache, the broker that gets them to requests.
 //! - `live`: the Gemini Live WebSocket session.
 //! - `metrics`, `error_response`: what the filter counts and how it answers itself.
+//! - `moment`: the clock and the count of shared changes, read once per decision.
 
 pub mod client_auth;
 pub mod config;
@@ -20,6 +21,7 @@ pub mod host;
 pub mod http;
 pub mod live;
 pub mod metrics;
+pub mod moment;
 pub mod request_headers;
 pub mod routing;
 pub mod segment;

@@ -79,12 +79,14 @@ pub struct Metrics {
     pub token_fetch_failures: Metric,
     pub token_cache_hits: Metric,
     pub token_waits: Metric,
-    /// Counted as soon as it happens: workers compare its process total to know that a token
-    /// was refused elsewhere (see `token::worker_copy`).
     pub upstream_unauthorized: Metric,
-    /// Deployments put in cooldown, counted as soon as it happens: workers compare its process
-    /// total to know that a cooldown was written elsewhere (see `deployments`).
+    /// Deployments put in cooldown.
     pub deployment_cooldowns: Metric,
+    /// Changes to shared data that workers keep copies of (a token Vertex refused, a deployment's
+    /// cooldown), counted as soon as the shared entry is written: workers compare its process
+    /// total to know their copies are stale (see `token::worker_copy`, `deployments`). One count
+    /// for both, so a request reads one number for all its copies (`moment`).
+    pub shared_changes: Metric,
     /// Per deployment of each alias with several, in `Config::pools` order.
     pub deployments: Vec<Vec<DeploymentMetrics>>,
     /// Per credential, in `Config::credentials` order.
@@ -129,6 +131,7 @@ impl Metrics {
             token_waits: counter("token.waits"),
             upstream_unauthorized: counter("upstream_unauthorized"),
             deployment_cooldowns: counter("deployment_cooldowns"),
+            shared_changes: counter("shared_changes"),
             deployments: Vec::new(),
             token_remaining_seconds: credential_names
                 .iter()
@@ -213,6 +216,7 @@ impl Metrics {
             &self.token_waits,
             &self.upstream_unauthorized,
             &self.deployment_cooldowns,
+            &self.shared_changes,
             &self.live.sessions_opened,
             &self.live.sessions_closed,
             &self.live.setups_refused,

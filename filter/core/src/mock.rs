@@ -50,6 +50,7 @@ impl MockProxy {
             tick: Cell::new(None),
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
+            metric_reads: Cell::new(0),
         }))
     }
 
@@ -123,6 +124,8 @@ pub struct MockWorker {
     /// Host calls that hand data back, counted: shared-data reads and response-status reads.
     shared_reads: Cell<usize>,
     status_reads: Cell<usize>,
+    /// Reads of a metric's process-wide value.
+    metric_reads: Cell<usize>,
 }
 
 /// One worker's host: a handle, cloned freely.
@@ -207,6 +210,11 @@ impl MockHost {
     /// Shared-data reads this worker made.
     pub fn shared_reads(&self) -> usize {
         self.0.shared_reads.get()
+    }
+
+    /// Metric values this worker read.
+    pub fn metric_reads(&self) -> usize {
+        self.0.metric_reads.get()
     }
 
     /// Response-status reads this worker made.
@@ -374,6 +382,7 @@ impl Host for MockHost {
     }
 
     fn metric_value(&self, id: u32) -> Option<u64> {
+        self.0.metric_reads.set(self.0.metric_reads.get() + 1);
         self.0
             .proxy
             .metrics

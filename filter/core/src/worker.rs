@@ -6,6 +6,7 @@ use crate::deployments::Deployments;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
 use crate::metrics::Metrics;
+use crate::moment::Moment;
 use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 use crate::routing::memo::RouteMemo;
 use crate::routing::{self, Destination, LiveTarget};
@@ -95,7 +96,8 @@ impl<H: Host> WorkerState<H> {
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let destination = match self.route(prefix, rest, upgrade) {
+        let moment = Moment::new(&self.proxy);
+        let destination = match self.route(prefix, rest, upgrade, &moment) {
             Ok(destination) => destination,
             Err(error) => return Decision::Reject(error),
         };
@@ -113,7 +115,7 @@ impl<H: Host> WorkerState<H> {
         let (authorization, token) =
             match self
                 .tokens
-                .token_for(&self.proxy, context_id, destination.credential)
+                .token_at(&self.proxy, context_id, destination.credential, &moment)
             {
                 TokenStep::Use {
                     authorization,
@@ -138,6 +140,7 @@ impl<H: Host> WorkerState<H> {
         prefix: &str,
         rest: &str,
         upgrade: bool,
+        moment: &Moment<H>,
     ) -> Result<Rc<Destination>, ErrorResponse> {
         let config = &self.proxy.config;
         let mut routes = self.routes.borrow_mut();
@@ -145,7 +148,7 @@ impl<H: Host> WorkerState<H> {
         let Some(id) = first.deployment else {
             return Ok(first);
         };
-        let index = self.deployments.pick(&self.proxy, id.pool);
+        let index = self.deployments.pick(&self.proxy, id.pool, moment);
         let destination = if index == id.index {
             first
         } else {

@@ -2,10 +2,11 @@
 //! gets, and the cooldown a 429 or 503 from Vertex puts a deployment in, for every worker.
 //!
 //! The cooldowns live in shared data; each worker keeps a copy. Reading shared data hands bytes
-//! back into the VM, so a pick reads only a number instead: the process-wide count of cooldowns
-//! (`Metrics::deployment_cooldowns`), counted by a worker after it wrote a cooldown. A copy read
-//! at another count is read again. A cooldown's end needs no write: a pick compares it with the
-//! clock; the root tick clears ended cooldowns and logs them, once for the process.
+//! back into the VM, so a pick reads only a number instead: the process-wide count of shared
+//! changes (`Metrics::shared_changes`, which a refused token moves too), counted by a worker
+//! after it wrote a cooldown. A copy read at another count is read again. A cooldown's end needs
+//! no write: a pick compares it with the clock; the root tick clears ended cooldowns and logs
+//! them, once for the process.
 
 pub mod cooldown;
 pub mod pick;
@@ -14,6 +15,7 @@ pub mod rng;
 use crate::config::models::Weights;
 use crate::config::DeploymentId;
 use crate::host::Host;
+use crate::moment::Moment;
 use crate::worker::Proxy;
 use rng::Rng;
 use std::cell::{Cell, RefCell};
@@ -33,7 +35,7 @@ struct PoolState {
     weights: Vec<Weights>,
     /// This worker's copy of the entry (`cooldown`).
     until_ms: RefCell<Vec<u64>>,
-    /// The process-wide cooldown count read before the copy was; `None`: read it every time.
+    /// The count of shared changes read before the copy was; `None`: read it every time.
     seen: Cell<Option<u64>>,
 }
 
@@ -68,15 +70,12 @@ impl Deployments {
         }
     }
 
-    /// The deployment of pool `pool` that serves the next request.
-    pub fn pick<H: Host>(&self, proxy: &Proxy<H>, pool: usize) -> usize {
+    /// The deployment of pool `pool` that serves the request `moment` belongs to.
+    pub fn pick<H: Host>(&self, proxy: &Proxy<H>, pool: usize, moment: &Moment<H>) -> usize {
         let Some(state) = self.pools.get(pool) else {
             return 0;
         };
-        let count = proxy
-            .metrics
-            .deployment_cooldowns
-            .process_total(&proxy.host);
+        let count = moment.shared_changes();
         if count.is_none() || count != state.seen.get() {
             state.refresh(&proxy.host);
             state.seen.set(count);
@@ -84,7 +83,7 @@ impl Deployments {
         let until = state.until_ms.borrow();
         // The clock is read only while some cooldown is on record.
         let now_ms = if until.iter().any(|&u| u != 0) {
-            proxy.host.now_ms()
+            moment.now_ms()
         } else {
             0
         };
@@ -129,8 +128,9 @@ impl Deployments {
                 if let Some(counters) = proxy.metrics.deployment(id) {
                     counters.cooldowns.increment();
                 }
+                proxy.metrics.deployment_cooldowns.increment();
                 // After the entry is written: a worker that sees the count move reads it anew.
-                proxy.metrics.deployment_cooldowns.increment_now(host);
+                proxy.metrics.shared_changes.increment_now(host);
                 return;
             }
         }

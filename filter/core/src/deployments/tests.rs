@@ -31,7 +31,8 @@ fn workers(proxy: &Rc<MockProxy>, n: usize) -> Vec<WorkerState<MockHost>> {
 fn picks(w: &WorkerState<MockHost>, n: usize) -> [usize; 2] {
     let mut counts = [0; 2];
     for _ in 0..n {
-        counts[w.deployments.pick(&w.proxy, 0)] += 1;
+        let moment = crate::moment::Moment::new(&w.proxy);
+        counts[w.deployments.pick(&w.proxy, 0, &moment)] += 1;
     }
     counts
 }
@@ -109,7 +110,7 @@ fn a_deployment_already_cooling_down_is_not_cooled_again() {
     w[0].deployments.answered(&w[0].proxy, FIRST, 429);
     proxy.advance(10_000);
     w[1].deployments.answered(&w[1].proxy, FIRST, 429);
-    assert_eq!(proxy.metric("deployment_cooldowns"), 1);
+    assert_eq!(proxy.metric("shared_changes"), 1);
     // The cooldown still ends 30 s after the first 429.
     proxy.advance(20_000);
     assert!(picks(&w[1], 50)[0] > 10);
@@ -161,6 +162,6 @@ fn a_cooldown_written_after_a_tick_cleared_the_last_one_counts() {
     proxy.advance(30_000);
     w[0].deployments.on_tick(&w[0].proxy, proxy.now());
     w[1].deployments.answered(&w[1].proxy, FIRST, 429);
-    assert_eq!(proxy.metric("deployment_cooldowns"), 2);
+    assert_eq!(proxy.metric("shared_changes"), 2);
     assert_eq!(picks(&w[0], 30), [0, 30]);
 }

@@ -372,7 +372,7 @@ fn the_filters_own_503_for_a_token_it_could_not_get_cools_no_deployment_down() {
     w.tokens.on_fetch_done(&w.proxy, callout, Some(500), b"{}");
     assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 503);
     respond(&w, &mut request, 1, 503);
-    assert_eq!(proxy.metric("deployment_cooldowns"), 0);
+    assert_eq!(proxy.metric("shared_changes"), 0);
 }
 
 #[test]
@@ -386,7 +386,21 @@ fn a_429_to_a_request_resumed_with_its_token_cools_its_deployment_down() {
     );
     token_arrives(&w, "ya29.one");
     respond(&w, &mut request, 1, 429);
-    assert_eq!(proxy.metric("deployment_cooldowns"), 1);
+    assert_eq!(proxy.metric("shared_changes"), 1);
+}
+
+#[test]
+fn a_pick_and_the_token_share_one_read_of_the_count_of_shared_changes() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let pooled = "/vertex_ai/models/pooled-meta:generateContent";
+    let (mut first, _) = arrive(&w, 1, &post(pooled));
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut first, 1, 200);
+    let reads = host(&w).metric_reads();
+    let (_, flow) = arrive(&w, 2, &post(pooled));
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host(&w).metric_reads(), reads + 1);
 }
 
 #[test]
