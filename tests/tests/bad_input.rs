@@ -424,6 +424,7 @@ async fn overlong_segments_and_paths_are_refused() {
         post("path beyond Envoy's header limit (70 KB)", format!("/vertex_ai/models/{}:generateContent", long(70 * 1024)), Expect::RefusedOrReset),
         post("model of exactly 128 characters is not refused for its length", format!("/vertex_ai/models/{}:generateContent", long(128)), Expect::Forwarded),
         post("location of 64 characters (more than a DNS label)", format!("/vertex_ai/v1/projects/proj-alpha/locations/{}/publishers/google/models/m:generateContent", "l".repeat(64)), INVALID),
+        post("a location that is no Google Cloud region", "/vertex_ai/v1/projects/proj-alpha/locations/zz-invented-1/publishers/google/models/m:generateContent", INVALID),
     ])
     .await;
 }

@@ -245,6 +245,16 @@ fn entries_sharing_a_model_name_are_one_alias_with_several_deployments() {
 }
 
 #[test]
+fn every_deployments_location_is_served() {
+    let mut c = base();
+    c["model_list"] = json!([
+        {"model_name": "x", "litellm_params": {"model": "a", "vertex_location": "us-central1"}},
+        {"model_name": "x", "litellm_params": {"model": "a", "vertex_location": "xx-newregion1"}},
+    ]);
+    assert!(load(c).unwrap().locations.contains("xx-newregion1"));
+}
+
+#[test]
 fn a_negative_weight_is_refused_naming_the_field() {
     let mut c = base();
     c["model_list"] = json!([
@@ -337,4 +347,11 @@ fn litellm_pass_through_switch_is_accepted() {
     c["model_list"] =
         json!([{"model_name": "x", "litellm_params": {"model": "m", "use_in_pass_through": true}}]);
     assert!(load(c).is_ok());
+}
+
+#[test]
+fn a_listed_location_that_is_not_a_dns_label_names_its_field() {
+    let mut c = base();
+    c["locations"] = json!(["mars-north1", "Mars_North"]);
+    assert_eq!(error(c).field, "locations[1]");
 }

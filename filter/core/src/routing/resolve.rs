@@ -61,7 +61,7 @@ pub fn rest(
                 Some(p) => p,
                 None => default_project(config)?,
             };
-            let location = target.location.unwrap_or(&config.default_location);
+            let location = served_location(config, target.location)?;
             let credential = served_project(config, project)?;
             (
                 project,
@@ -172,7 +172,7 @@ fn live_target(
         (Some(project), Some(location)) => Ok(LiveTarget {
             alias: None,
             project: project.to_string(),
-            location: location.to_string(),
+            location: served_location(config, Some(location))?.to_string(),
             model: Some(model),
             credential: served_project(config, project)?,
             deployment: None,
@@ -220,6 +220,21 @@ fn project_required() -> ErrorResponse {
 }
 
 /// The credential for a project this proxy serves; any other project is refused.
+/// The location a request named, if this proxy serves it; else the default location.
+fn served_location<'c>(
+    config: &'c Config,
+    named: Option<&'c str>,
+) -> Result<&'c str, ErrorResponse> {
+    match named {
+        None => Ok(&config.default_location),
+        Some(location) if config.locations.contains(location) => Ok(location),
+        Some(location) => Err(ErrorResponse::new(
+            Status::InvalidArgument,
+            format!("location {location:?} is not a Google Cloud region this proxy serves: use a region such as us-central1, or global, us or eu; a region opened since this proxy was built can be added to `locations` in the plugin config"),
+        )),
+    }
+}
+
 fn served_project(config: &Config, project: &str) -> Result<usize, ErrorResponse> {
     config.projects.get(project).copied().ok_or_else(|| {
         ErrorResponse::new(
