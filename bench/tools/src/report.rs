@@ -144,7 +144,7 @@ impl Results<'_> {
         ) {
             let _ = writeln!(
                 o,
-                "\nAn alias with two deployments against a path with one (the pick, the cooldown count read, and the response status read where the credential did not read it already): {pool:+.0} with `access_token` (ours-pool − ours), {pool_sa:+.0} with `service_account` (ours-pool-sa − ours-sa)."
+                "\nAn alias with two deployments against a path with one: {pool:+.0} with `access_token` (ours-pool − ours: the pick, the count of shared changes and the response status, which the `access_token` path reads only for a pool), {pool_sa:+.0} with `service_account` (ours-pool-sa − ours-sa: the pick alone; the token path reads the count and the status already)."
             );
         }
     }
