@@ -33,7 +33,7 @@ pub struct WorkerState<H: Host> {
 }
 
 impl<H: Host> WorkerState<H> {
-    /// Defines the metrics and creates the credentials' shared entries.
+    /// Defines the metrics and creates the shared entries of the credentials and cooldowns.
     pub fn new(host: H, config: Config) -> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
         let metrics = Metrics::define(&host, &names).with_deployments(&host, &config.pools);
