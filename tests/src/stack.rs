@@ -174,6 +174,60 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// POST a generateContent body to `path` over `client`'s connection.
+    pub async fn post_on(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client
+            .post(self.envoy.url(path))
+            .header("x-api-key", CLIENT_KEY)
+            .json(&generate_body())
+            .send()
+            .await
+            .expect("Envoy answers")
+    }
+
+    /// A kept-alive connection that Envoy gave to a worker other than `taken`, and that worker;
+    /// all requests over it reach that worker. The kernel spreads connections over the workers
+    /// by their ports, so a few tries find one; each try is one request to `path`, answered 200.
+    pub async fn connection_on_a_new_worker(
+        &self,
+        taken: Option<&str>,
+        path: &str,
+    ) -> (reqwest::Client, String) {
+        for _ in 0..20 {
+            let before = self
+                .envoy
+                .connections_per_worker()
+                .await
+                .expect("admin stats");
+            let client = one_connection();
+            assert_eq!(self.post_on(&client, path).await.status(), 200);
+            let after = self
+                .envoy
+                .connections_per_worker()
+                .await
+                .expect("admin stats");
+            let worker = after
+                .into_iter()
+                .find(|(worker, count)| *count > before.get(worker).copied().unwrap_or(0))
+                .map(|(worker, _)| worker)
+                .expect("one worker accepted the connection");
+            if taken != Some(worker.as_str()) {
+                return (client, worker);
+            }
+        }
+        panic!("20 connections in a row reached the same worker");
+    }
+}
+
+/// A client that keeps its one connection open, so all its requests reach one Envoy worker.
+pub fn one_connection() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("an HTTP client")
+}
+
 const STATS_POLL: Duration = Duration::from_millis(100);
 
 pub fn upstreams(emulator: &Emulator) -> Upstreams {

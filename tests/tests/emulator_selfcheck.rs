@@ -494,6 +494,22 @@ async fn authorized_user_may_use_only_its_quota_project() {
     assert_eq!(status, 403, "{body}");
 }
 
+#[tokio::test]
+async fn a_spent_quota_answers_429_for_its_project_and_location_only() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    emulator.set_quota_exhausted("proj-alpha", "us-central1", true);
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+    let global = GENERATE_PATH.replace("us-central1", "global");
+    let (status, body) = post_vertex(&emulator, GLOBAL_HOST, &global, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    emulator.set_quota_exhausted("proj-alpha", "us-central1", false);
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
 // ---- Metadata server ----
 
 fn metadata_get(emulator: &Emulator) -> reqwest::RequestBuilder {

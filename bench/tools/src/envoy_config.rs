@@ -39,26 +39,31 @@ pub struct Wasm<'a> {
 /// The whole bootstrap for `variant`: `TEMPLATE` filled; listener and admin on port 0 (read
 /// back from the admin).
 pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow::Result<Value> {
-    let static_token = || plugin_config(json!({"type": "access_token", "token": STATIC_TOKEN}));
+    let pool = matches!(variant, Variant::OursPool | Variant::OursPoolSa);
+    let static_token =
+        || plugin_config(json!({"type": "access_token", "token": STATIC_TOKEN}), pool);
     let service_account = || {
-        plugin_config(json!({
-            "type": "service_account",
-            "key": serde_json::from_str::<Value>(
-                vertex_passthrough_tests::emulator::SERVICE_ACCOUNT_A_JSON
-            ).unwrap_or(Value::Null),
-        }))
+        plugin_config(
+            json!({
+                "type": "service_account",
+                "key": serde_json::from_str::<Value>(
+                    vertex_passthrough_tests::emulator::SERVICE_ACCOUNT_A_JSON
+                ).unwrap_or(Value::Null),
+            }),
+            pool,
+        )
     };
     let candidate = wasm.candidate.unwrap_or(wasm.ours);
     let mut http_filters = Vec::new();
     match variant {
         Variant::Bare => {}
         Variant::Floor => http_filters.push(wasm_filter("floor", wasm.floor, None)),
-        Variant::Ours => http_filters.push(wasm_filter(
+        Variant::Ours | Variant::OursPool => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
             Some(static_token()),
         )),
-        Variant::OursSa => http_filters.push(wasm_filter(
+        Variant::OursSa | Variant::OursPoolSa => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
             Some(service_account()),
@@ -84,7 +89,7 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow:
         cluster("sse_upstream", upstreams.sse),
         cluster("ws_upstream", upstreams.ws),
     ];
-    if matches!(variant, Variant::OursSa | Variant::CandidateSa) {
+    if variant.service_account() {
         clusters.push(cluster("google_oauth", upstreams.oauth));
     }
 
@@ -106,15 +111,23 @@ fn client_key_hash() -> String {
     format!("sha256:{hex}")
 }
 
-fn plugin_config(credential: Value) -> String {
+/// With `pool`, also the alias `gemini-pool` on two deployments (two regions, equal weight).
+fn plugin_config(credential: Value, pool: bool) -> String {
+    let mut model_list = vec![
+        json!({"model_name": "gemini-flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}}),
+        json!({"model_name": "gemini-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}}),
+    ];
+    if pool {
+        for location in ["us-central1", "us-east5"] {
+            model_list.push(json!({"model_name": "gemini-pool", "litellm_params": {
+                "model": "vertex_ai/gemini-2.0-flash", "vertex_location": location}}));
+        }
+    }
     json!({
         "vertex_project": "proj-alpha",
         "vertex_location": "us-central1",
         "credentials": {"default": credential},
-        "model_list": [
-            {"model_name": "gemini-flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}},
-            {"model_name": "gemini-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}}
-        ],
+        "model_list": model_list,
         "api_keys": [client_key_hash()],
     })
     .to_string()
