@@ -58,3 +58,61 @@ pub fn to_yaml(config: &Mapping) -> String {
 pub fn readable(path: &Path) -> bool {
     std::fs::File::open(path).is_ok()
 }
+
+/// A config file as the plugin config `make run` loads: a LiteLLM `config.yaml` converted, this
+/// filter's own config (YAML or JSON) as it is. A plugin config names `api_keys`,
+/// `allow_unauthenticated` or `credentials`; a LiteLLM config names none of them.
+pub struct Plugin {
+    pub config: Json,
+    /// What the conversion dropped and which env vars it reads, one line each; empty for a
+    /// plugin config.
+    pub notes: Vec<String>,
+    /// Each environment variable the config reads in the Wasm VM: name, the credential's type,
+    /// and the key file it stands for when the LiteLLM config named one.
+    pub env: Vec<(String, String, Option<String>)>,
+}
+
+pub fn plugin(text: &str, env: Env, read_file: litellm::ReadFile) -> Result<Plugin, String> {
+    let value: Json = serde_yaml::from_str(text).map_err(|e| format!("not YAML or JSON: {e}"))?;
+    let own = ["api_keys", "allow_unauthenticated", "credentials"]
+        .iter()
+        .any(|key| value.get(key).is_some());
+    let (config, notes, files) = if own {
+        (value, Vec::new(), Vec::new())
+    } else {
+        let conversion = litellm::convert(text, env, read_file)?;
+        let config = serde_json::to_value(Yaml::Mapping(conversion.config))
+            .map_err(|e| format!("the converted config is not JSON: {e}"))?;
+        let mut notes = conversion.dropped;
+        notes.extend(conversion.env.iter().map(litellm::EnvNeed::describe));
+        let files = conversion
+            .env
+            .into_iter()
+            .filter_map(|need| Some((need.name, need.file?)))
+            .collect();
+        (config, notes, files)
+    };
+    let mut vars = Vec::new();
+    if let Some(Json::Object(credentials)) = config.get("credentials") {
+        for credential in credentials.values() {
+            let kind = credential.get("type").and_then(Json::as_str).unwrap_or("");
+            for field in ["key_env", "token_env"] {
+                if let Some(name) = credential.get(field).and_then(Json::as_str) {
+                    let file = files
+                        .iter()
+                        .find(|(var, _)| var == name)
+                        .map(|(_, file): &(String, String)| file.clone());
+                    let entry = (name.to_string(), kind.to_string(), file);
+                    if !vars.contains(&entry) {
+                        vars.push(entry);
+                    }
+                }
+            }
+        }
+    }
+    Ok(Plugin {
+        config,
+        notes,
+        env: vars,
+    })
+}

@@ -5,6 +5,9 @@
 //!   vp-config hash KEY            the `sha256:` form of a client key, for api_keys
 //!   vp-config from-litellm FILE   a LiteLLM config.yaml as a plugin config (YAML, on stdout);
 //!                                 what was dropped and which env vars Envoy needs, on stderr
+//!   vp-config plugin FILE         for scripts/run.sh: the plugin config FILE stands for (a
+//!                                 LiteLLM config.yaml converted) as one line of JSON, then one
+//!                                 line `env NAME TYPE [KEY_FILE]` for each variable it reads
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -62,6 +65,29 @@ fn main() -> ExitCode {
                     }
                     for need in &conversion.env {
                         eprintln!("{}", need.describe());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("{file}: {error}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ["plugin", file] => {
+            let text = match read(file) {
+                Ok(text) => text,
+                Err(code) => return code,
+            };
+            let read_file = |path: &Path| std::fs::read_to_string(path).ok();
+            match vp_config::plugin(&text, &env, &read_file) {
+                Ok(plugin) => {
+                    println!("{}", plugin.config);
+                    for (name, kind, file) in &plugin.env {
+                        println!("env {name} {kind} {}", file.as_deref().unwrap_or(""));
+                    }
+                    for line in &plugin.notes {
+                        eprintln!("{line}");
                     }
                     ExitCode::SUCCESS
                 }
