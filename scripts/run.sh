@@ -226,9 +226,11 @@ for i, line in enumerate(lines):
         if line.strip() == "" or indent > skip:
             continue
         skip = None
-    m = re.match(r"^(\s*)host_env_keys: \[VERTEX_SA_KEY\]\s*$", line)
+    m = re.match(r"^(\s*)host_env_keys: \[([A-Z0-9_, ]*)\]\s*$", line)
     if m:
-        out.append(m.group(1) + "host_env_keys: " + str(["VERTEX_SA_KEY"] + [n for n in names if n != "VERTEX_SA_KEY"]).replace("'", ""))
+        keys = [k.strip() for k in m.group(2).split(",") if k.strip()]
+        keys += [n for n in names if n not in keys]
+        out.append(m.group(1) + "host_env_keys: [" + ", ".join(keys) + "]")
         done |= 1
         continue
     if line.strip() == "value:" and i > 0 and "google.protobuf.Struct" in lines[i - 1]:
@@ -237,7 +239,7 @@ for i, line in enumerate(lines):
         continue
     out.append(line)
 if done != 3:
-    sys.exit(path + ": no filter configuration (a google.protobuf.Struct value) and host_env_keys [VERTEX_SA_KEY] to replace")
+    sys.exit(path + ": no filter configuration (a google.protobuf.Struct value) and host_env_keys to replace; update splice_plugin in scripts/run.sh")
 print("\n".join(out), end="")
 PY
 }
