@@ -490,6 +490,7 @@ fn run_sh_help_names_every_setting() {
 /// contents, and Envoy's validation (which runs the filter's config check) accepts it.
 #[test]
 fn vertex_mode_with_a_litellm_config_reads_its_key_file_into_the_vm_env() {
+    // vp-config next to this package's binaries (VP_BIN_DIR), as `make run` builds it.
     let built = Command::new(env!("CARGO"))
         .args(["build", "-q", "-p", "vp-config"])
         .current_dir(repo_root())
@@ -514,10 +515,6 @@ fn vertex_mode_with_a_litellm_config_reads_its_key_file_into_the_vm_env() {
             ("GOOGLE_APPLICATION_CREDENTIALS", FIXTURE_KEY),
             ("VERTEXAI_PROJECT", "proj-alpha"),
             ("VP_RUN_DIR", run_dir),
-            (
-                "VP_BIN_DIR",
-                &format!("{}/target/debug", repo_root().display()),
-            ),
             ("VP_CONFIG", config.to_str().unwrap()),
         ],
     );
