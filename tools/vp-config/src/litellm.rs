@@ -74,11 +74,7 @@ pub fn convert(text: &str, env: Env, read_file: ReadFile) -> Result<Conversion, 
                 value,
                 "LiteLLM's SDK behaviour (callbacks, caching, parameter handling); this filter passes requests through unchanged",
             ),
-            "router_settings" => out.drop_all(
-                key,
-                value,
-                "LiteLLM's router (strategy, retries, fallbacks, Redis); this filter routes each alias to its one deployment",
-            ),
+            "router_settings" => out.router_settings(value, &mut config)?,
             "environment_variables" => out.drop_all(
                 key,
                 value,
@@ -246,6 +242,31 @@ impl Converter<'_> {
         Ok(name)
     }
 
+    /// `cooldown_time` becomes `cooldown_s`; the rest of LiteLLM's router is dropped.
+    fn router_settings(&mut self, value: &Value, config: &mut Mapping) -> Result<(), String> {
+        let Value::Mapping(settings) = value else {
+            self.drop("router_settings", "not a mapping");
+            return Ok(());
+        };
+        for (key, value) in settings {
+            let key = key.as_str().unwrap_or_default();
+            let field = format!("router_settings.{key}");
+            if key == "cooldown_time" {
+                let seconds = value
+                    .as_f64()
+                    .filter(|s| *s >= 0.0)
+                    .ok_or_else(|| format!("{field}: must be a number of seconds"))?;
+                config.insert("cooldown_s".into(), Value::from(seconds.ceil() as u64));
+            } else {
+                self.drop(
+                    &field,
+                    "LiteLLM's router (strategy, retries, fallbacks, Redis); this filter picks an alias's deployment by weight and cools one down on 429/503",
+                );
+            }
+        }
+        Ok(())
+    }
+
     fn general_settings(&mut self, value: &Value, api_keys: &mut Vec<Value>) -> Result<(), String> {
         let Value::Mapping(settings) = value else {
             return Err("general_settings: must be a mapping".to_string());
@@ -271,7 +292,6 @@ impl Converter<'_> {
 
     fn model_list(&mut self, entries: &[Value]) -> Result<Vec<Value>, String> {
         let mut out = Vec::new();
-        let mut seen = Vec::new();
         for (index, entry) in entries.iter().enumerate() {
             let field = format!("model_list[{index}]");
             let Value::Mapping(entry) = entry else {
@@ -295,14 +315,6 @@ impl Converter<'_> {
                 );
                 continue;
             }
-            if seen.contains(&name) {
-                self.drop(
-                    &field,
-                    &format!("a second deployment of {name:?}: load balancing across deployments is not mapped yet; the first entry serves it"),
-                );
-                continue;
-            }
-            seen.push(name.clone());
             for key in entry.keys().filter_map(Value::as_str) {
                 if !matches!(key, "model_name" | "litellm_params") {
                     self.drop(
@@ -326,10 +338,10 @@ impl Converter<'_> {
                         let credential = self.credential(&raw, None)?;
                         mapped.insert(key.into(), Value::from(credential));
                     }
-                    "rpm" | "tpm" | "weight" => self.drop(
-                        &param,
-                        "rate limits and weights of deployments are not mapped yet",
-                    ),
+                    // Deployments of one alias: picked by weight (rpm, tpm as LiteLLM weighs them).
+                    "rpm" | "tpm" | "weight" => {
+                        mapped.insert(key.into(), value.clone());
+                    }
                     "use_in_pass_through" => {
                         self.drop(&param, "every model_list entry is passed through here")
                     }

@@ -169,7 +169,6 @@ fn every_litellm_only_setting_is_listed_with_why() {
         "general_settings.database_url",
         "model_list[0].litellm_params.use_in_pass_through",
         "model_list[1].model_info",
-        "model_list[1].litellm_params.rpm",
         "model_list[3]",
     ] {
         let line = dropped
@@ -216,23 +215,28 @@ fn hash_is_sha256_hex_and_refuses_what_the_filter_refuses() {
 }
 
 #[test]
-fn repeated_model_name_keeps_its_first_deployment_and_lists_the_rest() {
-    let text = "model_list:\n  - model_name: flash\n    litellm_params:\n      model: vertex_ai/gemini-2.5-flash\n      vertex_project: p1\n  - model_name: flash\n    litellm_params:\n      model: vertex_ai/gemini-2.5-flash\n      vertex_project: p2\n";
+fn repeated_model_name_becomes_deployments_with_their_weights() {
+    let text = "model_list:\n  - model_name: flash\n    litellm_params:\n      model: vertex_ai/gemini-2.5-flash\n      vertex_project: p1\n      vertex_location: us-east5\n      rpm: 100\n  - model_name: flash\n    litellm_params:\n      model: vertex_ai/gemini-2.5-flash\n      vertex_project: p2\n      weight: 2\nrouter_settings:\n  cooldown_time: 30\n  routing_strategy: simple-shuffle\n";
     let conversion = converted(text);
+    let yaml = to_yaml(&conversion.config);
     let config = Value::Mapping(conversion.config);
     assert_eq!(
         field(&config, &["model_list"]).as_sequence().unwrap().len(),
-        1
+        2
     );
     assert_eq!(
-        field(
-            &config,
-            &["model_list", "0", "litellm_params", "vertex_project"]
-        ),
-        "p1"
+        field(&config, &["model_list", "0", "litellm_params", "rpm"]).as_u64(),
+        Some(100)
     );
+    assert_eq!(
+        field(&config, &["model_list", "1", "litellm_params", "weight"]).as_u64(),
+        Some(2)
+    );
+    assert_eq!(field(&config, &["cooldown_s"]).as_u64(), Some(30));
     assert!(conversion
         .dropped
         .iter()
-        .any(|line| line.starts_with("model_list[1]: dropped: ")));
+        .any(|line| line.starts_with("router_settings.routing_strategy: dropped: ")));
+    let loaded = check(&yaml, &no_env).unwrap();
+    assert_eq!(loaded.aliases.len(), 1);
 }
