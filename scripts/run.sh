@@ -208,34 +208,12 @@ fi
 export VERTEX_SA_KEY
 
 # --- VP_CONFIG: the user's plugin config in the rendered Envoy config ---------------------------
-# The filter's `configuration` value and host_env_keys are replaced; the rest is as rendered.
+# The filter's plugin config is replaced and its env vars join host_env_keys; the rest is as rendered.
 splice_plugin() { # $1: Envoy config, $2: plugin config (one line of JSON), $3...: env var names
-    python3 - "$@" <<'PY'
-import re, sys
-path, plugin, names = sys.argv[1], sys.argv[2], sys.argv[3:]
-lines, out, skip, done = open(path).read().split("\n"), [], None, 0
-for i, line in enumerate(lines):
-    indent = len(line) - len(line.lstrip())
-    if skip is not None:
-        if line.strip() == "" or indent > skip:
-            continue
-        skip = None
-    m = re.match(r"^(\s*)host_env_keys: \[([A-Z0-9_, ]*)\]\s*$", line)
-    if m:
-        keys = [k.strip() for k in m.group(2).split(",") if k.strip()]
-        keys += [n for n in names if n not in keys]
-        out.append(m.group(1) + "host_env_keys: [" + ", ".join(keys) + "]")
-        done |= 1
-        continue
-    if line.strip() == "value:" and i > 0 and "google.protobuf.Struct" in lines[i - 1]:
-        out.append(line + " " + plugin)
-        skip, done = indent, done | 2
-        continue
-    out.append(line)
-if done != 3:
-    sys.exit(path + ": no filter configuration (a google.protobuf.Struct value) and host_env_keys to replace; update splice_plugin in scripts/run.sh")
-print("\n".join(out), end="")
-PY
+    local source=$1 plugin=$2 name edits=()
+    shift 2
+    for name in "$@"; do edits+=(--vm-env "$name"); done
+    render "$source" --plugin-config "$plugin" "${edits[@]}"
 }
 user_config=${VP_CONFIG:-}
 if [[ -n $user_config ]]; then

@@ -94,8 +94,8 @@ async fn check_reports_what_envoy_refuses_with() {
     config["credentials"]["beta"]["key_env"] = json!("NOT_IN_THE_VM");
     table.push(("key_env not set", config));
     let mut config = plugin_config();
-    config["model_list"][0]["model_name"] = json!("beta-pro");
-    table.push(("alias twice", config));
+    config["token_fetch_timeout_ms"] = json!("fast");
+    table.push(("wrong type", config));
     let mut config = plugin_config();
     config["model_list"][2]["litellm_params"]["vertex_credentials"] = json!("gamma");
     table.push(("unknown credential", config));

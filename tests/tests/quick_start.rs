@@ -10,7 +10,7 @@
 //! same target/debug binaries `make run` builds, unless this run uses another target dir).
 //! `make build` still runs.
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
