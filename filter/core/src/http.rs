@@ -3,7 +3,7 @@
 
 use crate::host::{Body, Host};
 use crate::live::session::{ClientStep, LiveSession};
-use crate::request_headers::{RequestHeaders, MARKER_HEADER};
+use crate::request_headers::{RequestHeaders, FILTER_HEADERS};
 use crate::token::broker::TokenId;
 use crate::worker::{Decision, WorkerState};
 use std::rc::Rc;
@@ -46,7 +46,9 @@ impl<H: Host> HttpRequest<H> {
         match self.worker.decide(self.context_id, headers.as_ref()) {
             Decision::NotOurs { remove_marker } => {
                 if remove_marker {
-                    proxy.host.set_request_header(MARKER_HEADER, None);
+                    for name in FILTER_HEADERS {
+                        proxy.host.set_request_header(name, None);
+                    }
                 }
                 Flow::Continue
             }
@@ -64,7 +66,11 @@ impl<H: Host> HttpRequest<H> {
                 self.carried_token = forwarding.token;
                 if let Some(target) = forwarding.live() {
                     let seed = proxy.host.now_ms() ^ u64::from(self.context_id).rotate_left(32);
-                    self.live = Some(LiveSession::new(target.clone(), seed));
+                    self.live = Some(LiveSession::new(
+                        target.clone(),
+                        forwarding.client.clone(),
+                        seed,
+                    ));
                 }
                 if forwarding.waits_for_token() {
                     // The token is set when the request resumes.

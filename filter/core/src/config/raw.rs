@@ -16,7 +16,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub model_list: Vec<RawModelEntry>,
     #[serde(default)]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub allow_unauthenticated: bool,
     pub route_prefixes: Option<Vec<String>>,
@@ -93,4 +93,47 @@ pub struct AuthorizedUserKeyFile {
     pub client_secret: String,
     pub refresh_token: String,
     pub token_uri: Option<String>,
+}
+
+/// An `api_keys` entry: a key (`sha256:<64 hex>` or plain), or a named key with its rights.
+pub enum RawApiKey {
+    Plain(String),
+    Named(RawNamedKey),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamedKey {
+    pub name: String,
+    pub key: Option<String>,
+    pub key_env: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub projects: Option<Vec<String>>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+}
+
+// By hand rather than `untagged`: an untagged enum's error names neither the field nor the
+// reason, and this keeps both (`api_keys[1].models[0]: invalid type …`).
+impl<'de> Deserialize<'de> for RawApiKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = RawApiKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key string or an object with `name` and `key` or `key_env`")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawApiKey, E> {
+                Ok(RawApiKey::Plain(value.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<RawApiKey, A::Error> {
+                RawNamedKey::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawApiKey::Named)
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::live::frame::Opcode;
 use crate::live::test_frames::client;
 use crate::mock::{MockHost, MockProxy};
+use crate::request_headers::MARKER_HEADER;
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/models/flash:generateContent";
@@ -139,6 +140,21 @@ fn a_clients_marker_is_removed_from_a_request_not_ours() {
     let w = worker(&proxy);
     let (_request, _) = arrive(&w, 1, &[(":path", "/other"), (MARKER_HEADER, "1")]);
     assert_eq!(host(&w).request(1).header(MARKER_HEADER), None);
+}
+
+#[test]
+fn a_clients_identity_headers_are_removed_from_a_request_not_ours() {
+    use crate::request_headers::{CLIENT_HEADER, MODEL_HEADER};
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let forged = [
+        (":path", "/other"),
+        (CLIENT_HEADER, "team-a"),
+        (MODEL_HEADER, "flash"),
+    ];
+    let (_request, _) = arrive(&w, 1, &forged);
+    assert_eq!(host(&w).request(1).header(CLIENT_HEADER), None);
+    assert_eq!(host(&w).request(1).header(MODEL_HEADER), None);
 }
 
 #[test]
