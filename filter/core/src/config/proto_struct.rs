@@ -231,13 +231,31 @@ fn wire_type_is(field: u64, wire_type: u64, expected: u64) -> Wire<()> {
 }
 
 fn read_struct(bytes: &[u8], depth: usize) -> Wire<Map<String, Value>> {
+    let mut fields = Map::new();
+    for_each_repeated_message(bytes, depth, |entry| {
+        let (key, value) = read_entry(entry, depth)?;
+        if fields.contains_key(&key) {
+            return Err(WireError::new("the key is given twice").at(Segment::Key(key)));
+        }
+        fields.insert(key, value);
+        Ok(())
+    })?;
+    Ok(fields)
+}
+
+/// Struct's `fields` and ListValue's `values` are both the repeated message field 1 of a
+/// message nested `depth` deep; other fields are skipped.
+fn for_each_repeated_message<'b>(
+    bytes: &'b [u8],
+    depth: usize,
+    mut each: impl FnMut(&'b [u8]) -> Wire<()>,
+) -> Wire<()> {
     if depth > MAX_DEPTH {
         return Err(WireError::new(format!(
             "nested more than {MAX_DEPTH} levels deep"
         )));
     }
     let mut reader = Reader::new(bytes);
-    let mut fields = Map::new();
     while !reader.is_empty() {
         let (field, wire_type) = reader.tag()?;
         if field != 1 {
@@ -245,13 +263,9 @@ fn read_struct(bytes: &[u8], depth: usize) -> Wire<Map<String, Value>> {
             continue;
         }
         wire_type_is(field, wire_type, LEN)?;
-        let (key, value) = read_entry(reader.length_delimited()?, depth)?;
-        if fields.contains_key(&key) {
-            return Err(WireError::new("the key is given twice").at(Segment::Key(key)));
-        }
-        fields.insert(key, value);
+        each(reader.length_delimited()?)?;
     }
-    Ok(fields)
+    Ok(())
 }
 
 /// One `fields` entry: its key (default "") and its value, in either order.
@@ -327,24 +341,12 @@ fn read_value(bytes: &[u8], depth: usize) -> Wire<Value> {
 }
 
 fn read_list(bytes: &[u8], depth: usize) -> Wire<Vec<Value>> {
-    if depth > MAX_DEPTH {
-        return Err(WireError::new(format!(
-            "nested more than {MAX_DEPTH} levels deep"
-        )));
-    }
-    let mut reader = Reader::new(bytes);
     let mut values = Vec::new();
-    while !reader.is_empty() {
-        let (field, wire_type) = reader.tag()?;
-        if field != 1 {
-            reader.skip(wire_type)?;
-            continue;
-        }
-        wire_type_is(field, wire_type, LEN)?;
-        let bytes = reader.length_delimited()?;
-        let value = read_value(bytes, depth).map_err(|e| e.at(Segment::Index(values.len())))?;
+    for_each_repeated_message(bytes, depth, |item| {
+        let value = read_value(item, depth).map_err(|e| e.at(Segment::Index(values.len())))?;
         values.push(value);
-    }
+        Ok(())
+    })?;
     Ok(values)
 }
 
