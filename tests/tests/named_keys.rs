@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::stack::{
     client_key_hash, generate_body, google_error, plugin_config, Stack,
 };
+use vertex_passthrough_tests::wait;
 
 const TEAM_A_KEY: &str = "sk-team-a-0123456789";
 const TEAM_B_KEY: &str = "sk-team-b-0123456789";
@@ -145,4 +146,49 @@ async fn a_live_setup_for_a_model_outside_the_keys_models_closes_with_1008() {
     };
     assert_eq!(code, CloseCode::Policy);
     assert!(reason.contains("gemini-2.5-pro"), "{reason}");
+}
+
+/// Waits until the wall clock is not in the last 15 s of a minute, so that a few requests all
+/// fall in the same minute window.
+async fn early_in_a_minute() {
+    wait::until("a moment early in a minute", || {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.as_secs() % 60 < 45
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_request_past_a_keys_rpm_is_429_with_retry_after_across_workers() {
+    let mut config = two_teams();
+    config["api_keys"][1]["rpm"] = json!(3);
+    let stack = Stack::with_config(config).await;
+    early_in_a_minute().await;
+    for _ in 0..3 {
+        assert_eq!(post_as(&stack, TEAM_A_KEY, FLASH).await.status(), 200);
+    }
+    let refused = post_as(&stack, TEAM_A_KEY, FLASH).await;
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a retry-after header in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let (code, status, _) = google_error(refused).await;
+    assert_eq!((code, status.as_str()), (429, "RESOURCE_EXHAUSTED"));
+    assert_eq!(stack.emulator.vertex_requests().len(), 3);
+    // Another key is not held back by team-a's limit.
+    assert_eq!(
+        post_as(
+            &stack,
+            TEAM_B_KEY,
+            "/vertex_ai/models/beta-pro:generateContent"
+        )
+        .await
+        .status(),
+        200
+    );
 }

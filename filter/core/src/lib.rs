@@ -17,6 +17,7 @@ pub mod config;
 pub mod error_response;
 pub mod host;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod locations;
 pub mod metrics;

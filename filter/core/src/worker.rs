@@ -1,9 +1,10 @@
 //! What one worker keeps for all its requests, and the decision each request's headers get.
 
-use crate::client_auth::{Client, VerifiedKeys};
+use crate::client_auth::{Client, ClientKeys, VerifiedKeys};
 use crate::config::Config;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
+use crate::limits;
 use crate::live::session::model_not_allowed;
 use crate::metrics::Metrics;
 use crate::request_headers::{RequestHeaders, Upstream, FILTER_HEADERS};
@@ -35,6 +36,9 @@ impl<H: Host> WorkerState<H> {
     pub fn new(host: H, config: Config) -> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
         let metrics = Metrics::define(&host, &names);
+        if let ClientKeys::Required { clients, .. } = &config.client_keys {
+            limits::prepare(&host, clients.iter().map(|c| c.as_ref()));
+        }
         let proxy = Proxy {
             host,
             config,
@@ -90,6 +94,10 @@ impl<H: Host> WorkerState<H> {
             return Decision::Reject(error);
         }
         if let Err(error) = permitted(client, &destination) {
+            return Decision::Reject(error);
+        }
+        // Last of the checks: a request refused for another reason is not counted.
+        if let Err(error) = limits::admit(&self.proxy.host, client, self.proxy.host.now_ms()) {
             return Decision::Reject(error);
         }
         let (authorization, token) =
