@@ -25,6 +25,7 @@ pub mod request_headers;
 pub mod routing;
 pub mod segment;
 pub mod token;
+pub mod usage;
 pub mod worker;
 
 #[cfg(test)]
