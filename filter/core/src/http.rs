@@ -2,6 +2,7 @@
 //! response watched for a refused token and, on a Live upgrade, the session.
 
 use crate::host::{Body, Host};
+use crate::limits;
 use crate::live::session::{ClientStep, LiveSession};
 use crate::request_headers::{RequestHeaders, FILTER_HEADERS};
 use crate::token::broker::TokenId;
@@ -150,11 +151,14 @@ impl<H: Host> HttpRequest<H> {
         Flow::Continue
     }
 
-    /// The stream is done: a Live session logs its summary.
+    /// The stream is done: a Live session logs its summary, and its tokens count against its
+    /// key's `tpm`.
     pub fn on_log(&mut self) {
         if let Some(live) = &mut self.live {
             let proxy = &self.worker.proxy;
-            live.closed(proxy.host.now_ms(), &proxy.metrics);
+            let now_ms = proxy.host.now_ms();
+            live.closed(now_ms, &proxy.metrics);
+            limits::spend_tokens(&proxy.host, live.caller(), now_ms, live.total_tokens());
         }
     }
 

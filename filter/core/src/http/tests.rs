@@ -315,3 +315,38 @@ fn a_live_sessions_end_is_counted() {
     request.on_log();
     assert_eq!(w.proxy.metrics.live.sessions_closed.pending(), 1);
 }
+
+#[test]
+fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t-alpha"}},
+        "model_list": [{"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}}],
+        "api_keys": [{"name": "team-a", "key": "sk-a", "tpm": 10}],
+    });
+    let proxy = MockProxy::new();
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let w = Rc::new(WorkerState::new(proxy.worker(), config));
+    let mut headers = upgrade("/vertex_ai/live?model=flash");
+    headers[3] = ("x-api-key", "sk-a");
+    let (mut session, flow) = arrive(&w, 1, &headers);
+    assert_eq!(flow, Flow::Continue);
+    respond(&w, &mut session, 1, 101);
+    let usage = crate::live::test_frames::server(
+        Opcode::Text,
+        true,
+        br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
+    );
+    host(&w).set_body(1, Body::Response, &usage);
+    session.on_response_body(usage.len());
+    session.on_log();
+    let mut rest = post(FLASH);
+    rest[3] = ("x-api-key", "sk-a");
+    let (_refused, flow) = arrive(&w, 2, &rest);
+    assert_eq!(flow, Flow::Pause);
+    let sent = host(&w).request(2).sent.expect("answered by the filter");
+    assert_eq!(
+        (sent.http_code(), sent.retry_after_s.is_some()),
+        (429, true)
+    );
+}

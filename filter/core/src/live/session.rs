@@ -91,6 +91,16 @@ impl LiveSession {
         }
     }
 
+    /// Whose key opened the session.
+    pub fn caller(&self) -> &Client {
+        &self.caller
+    }
+
+    /// The tokens Vertex reported for this session so far.
+    pub fn total_tokens(&self) -> u64 {
+        self.server.totals().total_tokens
+    }
+
     /// The model the setup was forwarded with.
     pub fn model(&self) -> Option<&str> {
         self.model.as_deref()
@@ -291,8 +301,6 @@ impl LiveSession {
     }
 }
 
-/// A fresh masking key per frame we write (splitmix64 over a per-session seed): masks only
-/// have to be unpredictable to the peer's intermediaries, not secret.
 /// The setup's model resolved for this session, if the caller's key may use it and reach its
 /// project.
 fn resolve_for(
@@ -332,6 +340,8 @@ fn serves(config: &Config, caller: &Client, project: &str) -> bool {
     config.projects.contains_key(project) && caller.may_reach_project(project)
 }
 
+/// A fresh masking key per frame we write (splitmix64 over a per-session seed): masks only
+/// have to be unpredictable to the peer's intermediaries, not secret.
 fn next_mask(seed: &mut u64) -> [u8; 4] {
     *seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *seed;
