@@ -1,12 +1,14 @@
 //! What one worker keeps for all its requests, and the decision each request's headers get.
 
 use crate::client_auth::{Client, ClientKeys, VerifiedKeys};
-use crate::config::Config;
+use crate::config::{Config, DeploymentId};
+use crate::deployments::Deployments;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
 use crate::limits;
 use crate::live::session::model_not_allowed;
 use crate::metrics::Metrics;
+use crate::moment::Moment;
 use crate::request_headers::{RequestHeaders, Upstream, FILTER_HEADERS};
 use crate::routing::memo::RouteMemo;
 use crate::routing::{self, Destination, LiveTarget};
@@ -29,13 +31,15 @@ pub struct WorkerState<H: Host> {
     /// Where this worker's recent REST paths went.
     pub routes: RefCell<RouteMemo>,
     pub tokens: TokenBroker,
+    pub deployments: Deployments,
 }
 
 impl<H: Host> WorkerState<H> {
-    /// Defines the metrics and creates the credentials' shared entries.
+    /// Defines the metrics and creates the shared entries of the credentials and cooldowns.
     pub fn new(host: H, config: Config) -> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
-        let metrics = Metrics::define(&host, &names);
+        let metrics = Metrics::define(&host, &names).with_deployments(&host, &config.pools);
+        let seed = host.random_seed();
         if let ClientKeys::Required { clients, .. } = &config.client_keys {
             limits::prepare(&host, clients.iter().map(|c| c.as_ref()));
         }
@@ -45,11 +49,28 @@ impl<H: Host> WorkerState<H> {
             metrics,
         };
         let tokens = TokenBroker::new(&proxy);
+        let deployments = Deployments::new(&proxy, seed);
         WorkerState {
             proxy,
             verified_keys: RefCell::default(),
             routes: RefCell::default(),
             tokens,
+            deployments,
+        }
+    }
+
+    /// Root tick: tokens fetched and refreshed, waiters served, ended cooldowns cleared,
+    /// counters handed to the proxy.
+    pub fn on_tick(&self) {
+        self.deployments
+            .on_tick(&self.proxy, self.proxy.host.now_ms());
+        self.tokens.on_tick(&self.proxy);
+    }
+
+    /// Vertex answered `status` to a request that deployment `id` served.
+    pub fn deployment_answered(&self, id: DeploymentId, status: Option<u16>) {
+        if let Some(status) = status {
+            self.deployments.answered(&self.proxy, id, status);
         }
     }
 
@@ -80,11 +101,8 @@ impl<H: Host> WorkerState<H> {
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let routed = self
-            .routes
-            .borrow_mut()
-            .route(config, prefix, rest, upgrade);
-        let destination = match routed {
+        let moment = Moment::new(&self.proxy);
+        let destination = match self.route(prefix, rest, upgrade, &moment) {
             Ok(destination) => destination,
             Err(error) => return Decision::Reject(error),
         };
@@ -97,13 +115,19 @@ impl<H: Host> WorkerState<H> {
             return Decision::Reject(error);
         }
         // Last of the checks: a request refused for another reason is not counted.
-        if let Err(error) = limits::admit(&self.proxy.host, client, self.proxy.host.now_ms()) {
+        if let Err(error) = limits::admit(&self.proxy.host, client, moment.now_ms()) {
             return Decision::Reject(error);
+        }
+        if let Some(counters) = destination
+            .deployment
+            .and_then(|id| self.proxy.metrics.deployment(id))
+        {
+            counters.requests.increment();
         }
         let (authorization, token) =
             match self
                 .tokens
-                .token_for(&self.proxy, context_id, destination.credential)
+                .token_at(&self.proxy, context_id, destination.credential, &moment)
             {
                 TokenStep::Use {
                     authorization,
@@ -119,6 +143,31 @@ impl<H: Host> WorkerState<H> {
             upgrade,
             client: client.clone(),
         })
+    }
+}
+
+impl<H: Host> WorkerState<H> {
+    /// Where the request goes; to an alias with several deployments, the one picked for it.
+    fn route(
+        &self,
+        prefix: &str,
+        rest: &str,
+        upgrade: bool,
+        moment: &Moment<H>,
+    ) -> Result<Rc<Destination>, ErrorResponse> {
+        let config = &self.proxy.config;
+        let mut routes = self.routes.borrow_mut();
+        let first = routes.route(config, prefix, rest, upgrade, 0)?;
+        let Some(id) = first.deployment else {
+            return Ok(first);
+        };
+        let index = self.deployments.pick(&self.proxy, id.pool, moment);
+        let destination = if index == id.index {
+            first
+        } else {
+            routes.route(config, prefix, rest, upgrade, index)?
+        };
+        Ok(destination)
     }
 }
 
@@ -175,6 +224,11 @@ impl Forwarding {
     /// The request waits for its token (the root resumes or fails it).
     pub fn waits_for_token(&self) -> bool {
         self.authorization.is_none()
+    }
+
+    /// The deployment picked, for an alias with several.
+    pub fn deployment(&self) -> Option<DeploymentId> {
+        self.destination.deployment
     }
 
     /// The Live session this upgrade opens.

@@ -21,12 +21,24 @@ pub fn strip_prefix<'a, 'c>(config: &'c Config, path: &'a str) -> Option<(&'c st
 }
 
 /// Decide where a request under the prefix goes. `rest` is the path after the prefix, query
-/// included; `upgrade` is true for a WebSocket upgrade.
+/// included; `upgrade` is true for a WebSocket upgrade. An alias with several deployments
+/// resolves to its first (`route_to` names another).
 pub fn route(
     config: &Config,
     prefix: &str,
     rest: &str,
     upgrade: bool,
+) -> Result<Destination, ErrorResponse> {
+    route_to(config, prefix, rest, upgrade, 0)
+}
+
+/// `route`, with an alias of several deployments resolved to its deployment `deployment`.
+pub fn route_to(
+    config: &Config,
+    prefix: &str,
+    rest: &str,
+    upgrade: bool,
+    deployment: usize,
 ) -> Result<Destination, ErrorResponse> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let forwarded_query = query::forwarded(query);
@@ -35,10 +47,13 @@ pub fn route(
             Status::InvalidArgument,
             format!("this Vertex AI method is a plain POST, not a WebSocket: send it without an upgrade (the Live API is at {prefix}/live)"),
         )),
-        path::PathForm::Rest(target) => resolve::rest(config, &target, forwarded_query.as_deref()),
+        path::PathForm::Rest(target) => {
+            resolve::rest(config, &target, forwarded_query.as_deref(), deployment)
+        }
         path::PathForm::Live { version } if upgrade => {
             let model = query::param(query, "model");
-            resolve::live(config, version, model.as_deref(), forwarded_query.as_deref())
+            let query = forwarded_query.as_deref();
+            resolve::live_to(config, version, model.as_deref(), query, deployment)
         }
         path::PathForm::Live { .. } => Err(ErrorResponse::new(
             Status::FailedPrecondition,

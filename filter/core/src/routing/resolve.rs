@@ -3,7 +3,7 @@
 
 use super::host::vertex_host;
 use super::path::RestTarget;
-use crate::config::{Config, ResolvedAlias};
+use crate::config::{Config, DeploymentId, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
 use crate::live::model_name;
 
@@ -23,6 +23,8 @@ pub struct Destination {
     /// For a Live session only: REST calls need nothing past the upgrade, and building it
     /// would cost every request a few allocations.
     pub live: Option<LiveTarget>,
+    /// The deployment, when an alias with several was resolved.
+    pub deployment: Option<DeploymentId>,
 }
 
 /// What a Live session was resolved to, for its setup rewrite and its log line.
@@ -35,14 +37,18 @@ pub struct LiveTarget {
     pub model: Option<String>,
     /// Index into `Config::credentials`: the session's token, fixed at the upgrade.
     pub credential: usize,
+    /// The alias's deployment the session was given, when it has several.
+    pub deployment: Option<DeploymentId>,
 }
 
 pub fn rest(
     config: &Config,
     target: &RestTarget,
     query: Option<&str>,
+    deployment: usize,
 ) -> Result<Destination, ErrorResponse> {
-    let (project, location, publisher, model, credential) = match config.aliases.get(target.model) {
+    let entry = config.alias(target.model, deployment);
+    let (project, location, publisher, model, credential) = match entry {
         Some(entry) => {
             let a = &entry.alias;
             let project = alias_project(entry)?;
@@ -96,6 +102,7 @@ pub fn rest(
         project: project.into(),
         model: Some(target.model.into()),
         live: None,
+        deployment: entry.and_then(|e| e.deployment),
     })
 }
 
@@ -107,7 +114,18 @@ pub fn live(
     model: Option<&str>,
     query: Option<&str>,
 ) -> Result<Destination, ErrorResponse> {
-    let target = live_target(config, model)?;
+    live_to(config, version, model, query, 0)
+}
+
+/// `live`, with an alias of several deployments resolved to its deployment `deployment`.
+pub fn live_to(
+    config: &Config,
+    version: Option<&str>,
+    model: Option<&str>,
+    query: Option<&str>,
+    deployment: usize,
+) -> Result<Destination, ErrorResponse> {
+    let target = live_target(config, model, deployment)?;
     let mut path = format!(
         "/ws/google.cloud.aiplatform.{}.LlmBidiService/BidiGenerateContent",
         version.unwrap_or("v1beta1")
@@ -123,16 +141,21 @@ pub fn live(
         credential: target.credential,
         project: target.project.as_str().into(),
         model: named.map(Into::into),
+        deployment: target.deployment,
         live: Some(target),
     })
 }
 
 /// `?model=` may be an alias or any form `model_name` reads.
-fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, ErrorResponse> {
+fn live_target(
+    config: &Config,
+    model: Option<&str>,
+    deployment: usize,
+) -> Result<LiveTarget, ErrorResponse> {
     let Some(model) = model.filter(|m| !m.is_empty()) else {
         return default_target(config, None);
     };
-    if let Some(entry) = config.aliases.get(model) {
+    if let Some(entry) = config.alias(model, deployment) {
         let a = &entry.alias;
         return Ok(LiveTarget {
             alias: Some(a.name.clone()),
@@ -144,6 +167,7 @@ fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, Error
                 a.model
             )),
             credential: entry.credential,
+            deployment: entry.deployment,
         });
     }
     let named = model_name::parse(model).map_err(|_| {
@@ -164,6 +188,7 @@ fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, Error
             location: served_location(config, Some(location))?.to_string(),
             model: Some(model),
             credential: served_project(config, project)?,
+            deployment: None,
         }),
         _ => default_target(config, Some(model)),
     }
@@ -178,6 +203,7 @@ fn default_target(config: &Config, model: Option<String>) -> Result<LiveTarget, 
         location: config.default_location.clone(),
         model,
         credential: served_project(config, project)?,
+        deployment: None,
     })
 }
 
