@@ -2,11 +2,12 @@
 //! (docs/design.md "Named client keys").
 
 use super::credential::one_of;
-use super::error::shown;
-use super::raw::{RawApiKey, RawNamedKey};
+use super::error::{shown, shown_key};
+use super::raw::RawApiKey;
 use super::{ConfigError, Env};
 use crate::client_auth::{parse_configured_key, Client, ClientKeys};
 use crate::segment::is_valid_publisher_or_model;
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -45,11 +46,19 @@ pub fn build(
     for (index, entry) in entries.into_iter().enumerate() {
         let field = format!("api_keys[{index}]");
         let (digest, client) = match entry {
-            RawApiKey::Plain(key) => {
+            Value::String(key) => {
                 let digest = digest_of(&field, &key)?;
                 (digest, Client::unnamed(&digest))
             }
-            RawApiKey::Named(named) => named_key(&field, named, served_projects, env)?,
+            Value::Object(fields) => {
+                named_key(&field, read_named(&field, fields)?, served_projects, env)?
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    field,
+                    "must be a key string or an object with `name` and `key` or `key_env`",
+                ))
+            }
         };
         if let Some(first) = digests.iter().position(|d| *d == digest) {
             return Err(ConfigError::new(
@@ -79,6 +88,80 @@ fn digest_of(field: &str, key: &str) -> Result<[u8; 32], ConfigError> {
             "must be \"sha256:\" followed by 64 hex digits, or a plain key without spaces (at most 512 bytes)",
         )
     })
+}
+
+/// A named key's fields, as written.
+struct RawNamedKey {
+    name: String,
+    key: Option<String>,
+    key_env: Option<String>,
+    models: Option<Vec<String>>,
+    projects: Option<Vec<String>>,
+    rpm: Option<u64>,
+    tpm: Option<u64>,
+}
+
+fn read_named(field: &str, fields: Map<String, Value>) -> Result<RawNamedKey, ConfigError> {
+    let mut named = RawNamedKey {
+        name: String::new(),
+        key: None,
+        key_env: None,
+        models: None,
+        projects: None,
+        rpm: None,
+        tpm: None,
+    };
+    let mut has_name = false;
+    for (key, value) in fields {
+        let at = format!("{field}.{key}");
+        match key.as_str() {
+            "name" => {
+                named.name = text(&at, value)?;
+                has_name = true;
+            }
+            "key" => named.key = Some(text(&at, value)?),
+            "key_env" => named.key_env = Some(text(&at, value)?),
+            "models" => named.models = Some(texts(&at, value)?),
+            "projects" => named.projects = Some(texts(&at, value)?),
+            "rpm" => named.rpm = Some(count(&at, &value)?),
+            "tpm" => named.tpm = Some(count(&at, &value)?),
+            _ => return Err(ConfigError::new(
+                format!("{field}.{}", shown_key(&key)),
+                "unknown field; a named key has name, key or key_env, models, projects, rpm, tpm",
+            )),
+        }
+    }
+    if !has_name {
+        return Err(ConfigError::new(
+            format!("{field}.name"),
+            "is required in a key given as an object",
+        ));
+    }
+    Ok(named)
+}
+
+fn text(field: &str, value: Value) -> Result<String, ConfigError> {
+    match value {
+        Value::String(text) => Ok(text),
+        _ => Err(ConfigError::new(field, "must be a string")),
+    }
+}
+
+fn texts(field: &str, value: Value) -> Result<Vec<String>, ConfigError> {
+    let Value::Array(items) = value else {
+        return Err(ConfigError::new(field, "must be a list of strings"));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| text(&format!("{field}[{index}]"), item))
+        .collect()
+}
+
+fn count(field: &str, value: &Value) -> Result<u64, ConfigError> {
+    value
+        .as_u64()
+        .ok_or_else(|| ConfigError::new(field, "must be a whole number"))
 }
 
 fn named_key(

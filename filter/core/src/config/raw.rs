@@ -100,45 +100,7 @@ pub struct AuthorizedUserKeyFile {
     pub token_uri: Option<String>,
 }
 
-/// An `api_keys` entry: a key (`sha256:<64 hex>` or plain), or a named key with its rights.
-pub enum RawApiKey {
-    Plain(String),
-    Named(RawNamedKey),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawNamedKey {
-    pub name: String,
-    pub key: Option<String>,
-    pub key_env: Option<String>,
-    pub models: Option<Vec<String>>,
-    pub projects: Option<Vec<String>>,
-    pub rpm: Option<u64>,
-    pub tpm: Option<u64>,
-}
-
-// By hand rather than `untagged`: an untagged enum's error names neither the field nor the
-// reason, and this keeps both (`api_keys[1].models[0]: invalid type …`).
-impl<'de> Deserialize<'de> for RawApiKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entry;
-        impl<'de> serde::de::Visitor<'de> for Entry {
-            type Value = RawApiKey;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a key string or an object with `name` and `key` or `key_env`")
-            }
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<RawApiKey, E> {
-                Ok(RawApiKey::Plain(value.to_string()))
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<RawApiKey, A::Error> {
-                RawNamedKey::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(RawApiKey::Named)
-            }
-        }
-        deserializer.deserialize_any(Entry)
-    }
-}
+/// An `api_keys` entry: a key string (`sha256:<64 hex>` or plain), or an object naming the key
+/// and its rights, read field by field in `api_keys` (a derived deserializer for it would add
+/// more to the .wasm than the fields are worth).
+pub type RawApiKey = serde_json::Value;
