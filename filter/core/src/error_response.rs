@@ -10,7 +10,6 @@ pub enum Status {
     PermissionDenied,
     NotFound,
     FailedPrecondition,
-    ResourceExhausted,
     Unavailable,
 }
 
@@ -22,7 +21,6 @@ impl Status {
             Status::PermissionDenied => 403,
             Status::NotFound => 404,
             Status::FailedPrecondition => 426,
-            Status::ResourceExhausted => 429,
             Status::Unavailable => 503,
         }
     }
@@ -34,7 +32,6 @@ impl Status {
             Status::PermissionDenied => "PERMISSION_DENIED",
             Status::NotFound => "NOT_FOUND",
             Status::FailedPrecondition => "FAILED_PRECONDITION",
-            Status::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Status::Unavailable => "UNAVAILABLE",
         }
     }
@@ -45,8 +42,6 @@ impl Status {
 pub struct ErrorResponse {
     pub status: Status,
     pub message: String,
-    /// Seconds for a `retry-after` header.
-    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -66,7 +61,6 @@ impl ErrorResponse {
         ErrorResponse {
             status,
             message: message.into(),
-            retry_after_s: None,
         }
     }
 

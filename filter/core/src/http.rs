@@ -3,9 +3,8 @@
 
 use crate::config::DeploymentId;
 use crate::host::{Body, Host};
-use crate::limits;
 use crate::live::session::{ClientStep, LiveSession};
-use crate::request_headers::{RequestHeaders, FILTER_HEADERS};
+use crate::request_headers::{RequestHeaders, MARKER_HEADER};
 use crate::token::broker::TokenId;
 use crate::worker::{Decision, WorkerState};
 use std::rc::Rc;
@@ -51,9 +50,7 @@ impl<H: Host> HttpRequest<H> {
         match self.worker.decide(self.context_id, headers.as_ref()) {
             Decision::NotOurs { remove_marker } => {
                 if remove_marker {
-                    for name in FILTER_HEADERS {
-                        proxy.host.set_request_header(name, None);
-                    }
+                    proxy.host.set_request_header(MARKER_HEADER, None);
                 }
                 Flow::Continue
             }
@@ -72,11 +69,7 @@ impl<H: Host> HttpRequest<H> {
                 self.deployment = forwarding.deployment();
                 if let Some(target) = forwarding.live() {
                     let seed = proxy.host.now_ms() ^ u64::from(self.context_id).rotate_left(32);
-                    self.live = Some(LiveSession::new(
-                        target.clone(),
-                        forwarding.client.clone(),
-                        seed,
-                    ));
+                    self.live = Some(LiveSession::new(target.clone(), seed));
                 }
                 if forwarding.waits_for_token() {
                     // The token is set when the request resumes.
@@ -161,14 +154,11 @@ impl<H: Host> HttpRequest<H> {
         Flow::Continue
     }
 
-    /// The stream is done: a Live session logs its summary, and its tokens count against its
-    /// key's `tpm`.
+    /// The stream is done: a Live session logs its summary.
     pub fn on_log(&mut self) {
         if let Some(live) = &mut self.live {
             let proxy = &self.worker.proxy;
-            let now_ms = proxy.host.now_ms();
-            live.closed(now_ms, &proxy.metrics);
-            limits::spend_tokens(&proxy.host, live.caller(), now_ms, live.total_tokens());
+            live.closed(proxy.host.now_ms(), &proxy.metrics);
         }
     }
 

@@ -1,15 +1,13 @@
 //! What one worker keeps for all its requests, and the decision each request's headers get.
 
-use crate::client_auth::{Client, ClientKeys, VerifiedKeys};
+use crate::client_auth::VerifiedKeys;
 use crate::config::{Config, DeploymentId};
 use crate::deployments::Deployments;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
-use crate::limits;
-use crate::live::session::model_not_allowed;
 use crate::metrics::Metrics;
 use crate::moment::Moment;
-use crate::request_headers::{RequestHeaders, Upstream, FILTER_HEADERS};
+use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 use crate::routing::memo::RouteMemo;
 use crate::routing::{self, Destination, LiveTarget};
 use crate::token::broker::{TokenBroker, TokenId, TokenStep};
@@ -40,9 +38,6 @@ impl<H: Host> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
         let metrics = Metrics::define(&host, &names).with_deployments(&host, &config.pools);
         let seed = host.random_seed();
-        if let ClientKeys::Required { clients, .. } = &config.client_keys {
-            limits::prepare(&host, clients.iter().map(|c| c.as_ref()));
-        }
         let proxy = Proxy {
             host,
             config,
@@ -85,19 +80,19 @@ impl<H: Host> WorkerState<H> {
                 .and_then(|p| routing::strip_prefix(config, p)),
         ) else {
             return Decision::NotOurs {
-                remove_marker: headers.is_none_or(|h| FILTER_HEADERS.iter().any(|n| h.has(n))),
+                remove_marker: headers.is_none_or(|h| h.has(MARKER_HEADER)),
             };
         };
-        let client = config.client_keys.authenticate(
+        let accepted = config.client_keys.accepts(
             headers.presented_keys(),
             &mut self.verified_keys.borrow_mut(),
         );
-        let Some(client) = client else {
+        if !accepted {
             return Decision::Reject(ErrorResponse::new(
                 Status::Unauthenticated,
                 "missing or invalid API key",
             ));
-        };
+        }
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
@@ -109,13 +104,6 @@ impl<H: Host> WorkerState<H> {
         // After routing, so a Live path without an upgrade still gets its 426 advice.
         let method = headers.get(":method").unwrap_or_default();
         if let Err(error) = routing::check_http_method(&method, upgrade) {
-            return Decision::Reject(error);
-        }
-        if let Err(error) = permitted(client, &destination) {
-            return Decision::Reject(error);
-        }
-        // Last of the checks: a request refused for another reason is not counted.
-        if let Err(error) = limits::admit(&self.proxy.host, client, moment.now_ms()) {
             return Decision::Reject(error);
         }
         if let Some(counters) = destination
@@ -141,7 +129,6 @@ impl<H: Host> WorkerState<H> {
             authorization,
             token,
             upgrade,
-            client: client.clone(),
         })
     }
 }
@@ -171,34 +158,11 @@ impl<H: Host> WorkerState<H> {
     }
 }
 
-/// Whether `client`'s key may use the destination's model and reach its project.
-fn permitted(client: &Client, destination: &Destination) -> Result<(), ErrorResponse> {
-    if let Some(model) = destination.model.as_deref() {
-        if !client.may_use_model(model) {
-            return Err(ErrorResponse::new(
-                Status::PermissionDenied,
-                model_not_allowed(model),
-            ));
-        }
-    }
-    if !client.may_reach_project(&destination.project) {
-        return Err(ErrorResponse::new(
-            Status::PermissionDenied,
-            format!(
-                "this API key may not reach project {:?}",
-                &*destination.project
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// A request's fate once its headers are read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Not under a route prefix: passed on untouched, except that a client's marker and
-    /// identity headers are removed (`remove_marker`) so they reach neither the Vertex route nor
-    /// the access log.
+    /// Not under a route prefix: passed on untouched, except that a client's marker header is
+    /// removed (`remove_marker`) so it cannot reach the Vertex route.
     NotOurs { remove_marker: bool },
     /// Answered by the filter with this error.
     Reject(ErrorResponse),
@@ -216,8 +180,6 @@ pub struct Forwarding {
     pub token: Option<TokenId>,
     /// A WebSocket upgrade.
     pub upgrade: bool,
-    /// Whose key the request carries.
-    pub client: Rc<Client>,
 }
 
 impl Forwarding {
@@ -246,8 +208,6 @@ impl Forwarding {
             authority: &self.destination.authority,
             authorization: self.authorization.as_deref(),
             upgrade: self.upgrade,
-            client: &self.client.name,
-            model: self.destination.model.as_deref(),
         })
     }
 }

@@ -118,11 +118,7 @@ impl Host for ProxyWasm {
 
     fn send_error(&self, error: &ErrorResponse) {
         let body = error.body();
-        let retry_after = error.retry_after_s.map(|s| s.to_string());
-        let mut headers = vec![("content-type", "application/json")];
-        if let Some(seconds) = retry_after.as_deref() {
-            headers.push(("retry-after", seconds));
-        }
+        let headers = vec![("content-type", "application/json")];
         if hostcalls::send_http_response(error.http_code(), headers, Some(body.as_bytes())).is_err()
         {
             log::warn!("vertex-passthrough: could not send a local response");

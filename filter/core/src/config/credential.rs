@@ -267,7 +267,7 @@ fn key_text(
 }
 
 /// A value given inline or through an env var, never both.
-pub(crate) fn one_of(
+fn one_of(
     field: &str,
     inline_name: &str,
     inline: Option<String>,

@@ -15,11 +15,6 @@ pub struct Destination {
     pub authority: String,
     /// Index into `Config::credentials`.
     pub credential: usize,
-    /// The project the request reaches.
-    pub project: Box<str>,
-    /// The model as the client named it: the alias if it used one, else the model id; `None`
-    /// for a call that names no model.
-    pub model: Option<Box<str>>,
     /// For a Live session only: REST calls need nothing past the upgrade, and building it
     /// would cost every request a few allocations.
     pub live: Option<LiveTarget>,
@@ -99,8 +94,6 @@ pub fn rest(
         path,
         authority: vertex_host(location),
         credential,
-        project: project.into(),
-        model: Some(target.model.into()),
         live: None,
         deployment: entry.and_then(|e| e.deployment),
     })
@@ -131,16 +124,10 @@ pub fn live_to(
         version.unwrap_or("v1beta1")
     );
     append_query(&mut path, query);
-    // As for a REST path: the alias or model id `?model=` named.
-    let named = model
-        .filter(|m| !m.is_empty())
-        .map(|m| model_name::parse(m).map_or(m, |named| named.model));
     Ok(Destination {
         path,
         authority: vertex_host(&target.location),
         credential: target.credential,
-        project: target.project.as_str().into(),
-        model: named.map(Into::into),
         deployment: target.deployment,
         live: Some(target),
     })
