@@ -7,7 +7,8 @@ use crate::host::Host;
 use crate::metrics::Metrics;
 use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 use crate::routing::memo::RouteMemo;
-use crate::routing::{self, Destination, LiveTarget};
+use crate::routing::openai_body;
+use crate::routing::{self, Destination, LiveTarget, OpenAiCall, Routed};
 use crate::token::broker::{TokenBroker, TokenId, TokenStep};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -79,15 +80,42 @@ impl<H: Host> WorkerState<H> {
             .routes
             .borrow_mut()
             .route(config, prefix, rest, upgrade);
-        let destination = match routed {
-            Ok(destination) => destination,
+        let routed = match routed {
+            Ok(routed) => routed,
             Err(error) => return Decision::Reject(error),
         };
         // After routing, so a Live path without an upgrade still gets its 426 advice.
         let method = headers.get(":method").unwrap_or_default();
-        if let Err(error) = routing::check_http_method(&method, upgrade) {
+        if let Err(error) = routing::check_http_method(&method, routed.methods()) {
             return Decision::Reject(error);
         }
+        match routed {
+            Routed::Forward(destination) => self.forward(context_id, destination, upgrade, None),
+            Routed::ReadBody(call) => Decision::ReadBody(call),
+        }
+    }
+
+    /// What to do with an OpenAI-compatible call, from its whole body (`Decision::ReadBody`).
+    pub fn decide_body(&self, context_id: u32, call: &OpenAiCall, body: &[u8]) -> Decision {
+        match openai_body::decide(&self.proxy.config, call, body) {
+            Ok(request) => self.forward(
+                context_id,
+                Rc::new(request.destination),
+                false,
+                request.body,
+            ),
+            Err(error) => Decision::Reject(error),
+        }
+    }
+
+    /// Forward to `destination`, with the token at hand or once it is fetched.
+    fn forward(
+        &self,
+        context_id: u32,
+        destination: Rc<Destination>,
+        upgrade: bool,
+        body: Option<Vec<u8>>,
+    ) -> Decision {
         let (authorization, token) =
             match self
                 .tokens
@@ -105,6 +133,7 @@ impl<H: Host> WorkerState<H> {
             authorization,
             token,
             upgrade,
+            body,
         })
     }
 }
@@ -119,6 +148,8 @@ pub enum Decision {
     Reject(ErrorResponse),
     /// Rewritten for Vertex and forwarded, at once or once its token is there.
     Forward(Forwarding),
+    /// Held until its whole body is read, then decided by `WorkerState::decide_body`.
+    ReadBody(Rc<OpenAiCall>),
 }
 
 /// A request on its way to Vertex.
@@ -131,6 +162,8 @@ pub struct Forwarding {
     pub token: Option<TokenId>,
     /// A WebSocket upgrade.
     pub upgrade: bool,
+    /// The request body to send instead of the client's.
+    pub body: Option<Vec<u8>>,
 }
 
 impl Forwarding {

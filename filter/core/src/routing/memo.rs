@@ -1,13 +1,12 @@
 //! A worker's memory of where the last few distinct REST paths went. Clients repeat a handful
 //! of paths (one per model and method), and a remembered answer is the answer `route` would
 //! give again: it depends only on the path and the configuration, and a memo lives no longer
-//! than the configuration it was filled under. Only forwarded REST requests are remembered;
-//! refusals and Live upgrades are routed every time.
+//! than the configuration it was filled under. Only accepted plain HTTP requests are
+//! remembered; refusals and Live upgrades are routed every time.
 
-use super::{route, Destination};
+use super::{route, Routed};
 use crate::config::Config;
 use crate::error_response::ErrorResponse;
-use std::rc::Rc;
 
 /// Distinct paths remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;
@@ -15,7 +14,7 @@ const CAPACITY: usize = 16;
 #[derive(Default)]
 pub struct RouteMemo {
     /// (the path after the prefix, query included; where it goes).
-    entries: Vec<(Box<str>, Rc<Destination>)>,
+    entries: Vec<(Box<str>, Routed)>,
     /// The entry to forget next once the memo is full.
     oldest: usize,
 }
@@ -29,15 +28,15 @@ impl RouteMemo {
         prefix: &str,
         rest: &str,
         upgrade: bool,
-    ) -> Result<Rc<Destination>, ErrorResponse> {
+    ) -> Result<Routed, ErrorResponse> {
         if upgrade {
-            return route(config, prefix, rest, upgrade).map(Rc::new);
+            return route(config, prefix, rest, upgrade);
         }
-        if let Some((_, destination)) = self.entries.iter().find(|(known, _)| **known == *rest) {
-            return Ok(Rc::clone(destination));
+        if let Some((_, routed)) = self.entries.iter().find(|(known, _)| **known == *rest) {
+            return Ok(routed.clone());
         }
-        let destination = Rc::new(route(config, prefix, rest, upgrade)?);
-        let entry = (Box::from(rest), Rc::clone(&destination));
+        let destination = route(config, prefix, rest, upgrade)?;
+        let entry = (Box::from(rest), destination.clone());
         if self.entries.len() < CAPACITY {
             self.entries.push(entry);
         } else if let Some(slot) = self.entries.get_mut(self.oldest) {
@@ -52,6 +51,15 @@ impl RouteMemo {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::routing::Destination;
+    use std::rc::Rc;
+
+    fn forwarded(routed: Routed) -> Rc<Destination> {
+        match routed {
+            Routed::Forward(destination) => destination,
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
 
     const FLASH: &str = "/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
 
@@ -76,11 +84,11 @@ mod tests {
         ] {
             let fresh = route(&config, "/vertex_ai", rest, false).unwrap();
             assert_eq!(
-                *memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false).unwrap(),
                 fresh
             );
             assert_eq!(
-                *memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false).unwrap(),
                 fresh,
                 "{rest}"
             );
@@ -105,9 +113,10 @@ mod tests {
     fn live_upgrades_are_routed_every_time() {
         let config = config();
         let mut memo = RouteMemo::default();
-        let destination = memo
-            .route(&config, "/vertex_ai", "/live?model=flash", true)
-            .unwrap();
+        let destination = forwarded(
+            memo.route(&config, "/vertex_ai", "/live?model=flash", true)
+                .unwrap(),
+        );
         assert!(destination.live.is_some());
         assert!(memo.entries.is_empty());
     }
@@ -118,7 +127,8 @@ mod tests {
         let mut memo = RouteMemo::default();
         let path = |n: usize| format!("{FLASH}?n={n}");
         for n in 0..=CAPACITY {
-            let destination = memo.route(&config, "/vertex_ai", &path(n), false).unwrap();
+            let destination =
+                forwarded(memo.route(&config, "/vertex_ai", &path(n), false).unwrap());
             assert!(destination.path.ends_with(&format!("?n={n}")));
         }
         assert_eq!(memo.entries.len(), CAPACITY);
