@@ -166,10 +166,12 @@ pub fn parse<'a>(path: &'a str, served: Served) -> Result<PathForm<'a>, ErrorRes
         {
             let version = match *version {
                 "v1" | "v1beta" | "v1alpha" => *version,
-                _ => return Err(not_found(format!(
+                _ => {
+                    return Err(not_found(format!(
                     "Vertex AI Search API version {:?} is not served; use v1, v1beta or v1alpha",
                     shown(version)
-                ))),
+                )))
+                }
             };
             let (_, project, location) = where_to("v1", project, location)?;
             Ok(PathForm::Discovery(ResourceTarget {
