@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Runs binaryen's wasm-opt -O3 over a .wasm that cargo built, in place. On this machine it takes
-# about a tenth off the filter's CPU per request and a sixth off its size (issue 6; the numbers
-# are in bench/RESULTS.md). A stamp beside the file records the optimised file's digest, so a
+# Runs binaryen's wasm-opt -O3 over a .wasm that cargo built, in place: it makes the filter
+# smaller and cheaper per request (docs/performance.md). A stamp beside the file records the optimised file's digest, so a
 # file cargo did not rebuild is not optimised twice.
 set -euo pipefail
 wasm=$1

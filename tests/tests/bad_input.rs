@@ -1,4 +1,4 @@
-//! Issue 5: a corpus of bad REST input through a real Envoy with two workers. Every case gets a
+//! A corpus of bad REST input through a real Envoy with two workers. Every case gets a
 //! clean 4xx — the filter's Google-shaped JSON error where the filter answers, or Envoy's own
 //! 4xx where Envoy refuses the bytes before any filter runs — and nothing reaches the Vertex
 //! emulator unless the request is valid. A few odd-looking but valid requests are in the
@@ -424,6 +424,7 @@ async fn overlong_segments_and_paths_are_refused() {
         post("path beyond Envoy's header limit (70 KB)", format!("/vertex_ai/models/{}:generateContent", long(70 * 1024)), Expect::RefusedOrReset),
         post("model of exactly 128 characters is not refused for its length", format!("/vertex_ai/models/{}:generateContent", long(128)), Expect::Forwarded),
         post("location of 64 characters (more than a DNS label)", format!("/vertex_ai/v1/projects/proj-alpha/locations/{}/publishers/google/models/m:generateContent", "l".repeat(64)), INVALID),
+        post("a location that is no Google Cloud region", "/vertex_ai/v1/projects/proj-alpha/locations/zz-invented-1/publishers/google/models/m:generateContent", INVALID),
     ])
     .await;
 }
@@ -863,8 +864,6 @@ async fn websocket_upgrades_with_a_bad_model_parameter_are_refused_before_any_fr
     .await;
 }
 
-/// Needs the adapter to call `routing::check_http_method` (see the issue-5 report): until then
-/// these reach Vertex, which refuses them there.
 #[tokio::test]
 async fn http_verbs_other_than_post_with_a_valid_key_never_reach_vertex() {
     let verb = |name: &'static str, method: &'static str| Case {
@@ -921,8 +920,7 @@ async fn http_verbs_other_than_post_with_a_valid_key_never_reach_vertex() {
 }
 
 /// The SDK's `get_map_value` unwraps the header value as UTF-8: a header the filter reads that
-/// is not UTF-8 panics the Wasm VM (see the issue-5 report), and every later request on that
-/// worker fails.
+/// is not UTF-8 would panic the Wasm VM, and every later request on that worker would fail.
 #[tokio::test]
 async fn bytes_that_are_not_utf8_in_a_key_header_or_the_path_do_not_kill_a_worker() {
     let body = generate_body().to_string();

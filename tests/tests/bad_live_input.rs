@@ -1,5 +1,5 @@
-//! Issue 5, the WebSocket half of the bad-input corpus: Live sessions whose first message is not
-//! a usable setup. The upgrade goes through before any frame (DESIGN.md), so each bad first
+//! The WebSocket half of the bad-input corpus: Live sessions whose first message is not
+//! a usable setup. The upgrade goes through before any frame (docs/design.md), so each bad first
 //! message is answered in the session: the client gets a close frame with the filter's code and
 //! a reason — 1007 for a message that is not a setup, 1008 for a setup the proxy will not
 //! serve, 1009 for one that is too large, 1002 for frames that break RFC 6455 — and Vertex sees

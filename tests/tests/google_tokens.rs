@@ -1,4 +1,4 @@
-//! Issue 3 through a real Envoy with four workers: one token fetch per credential per process,
+//! Google tokens through a real Envoy with four workers: one token fetch per credential per process,
 //! refresh ahead of expiry, surviving token-endpoint outages, every credential type.
 
 use futures_util::future::join_all;

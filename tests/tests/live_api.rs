@@ -1,4 +1,4 @@
-//! Issue 4 through a real Envoy: Gemini Live sessions over WebSocket, with the setup rewritten
+//! Through a real Envoy: Gemini Live sessions over WebSocket, with the setup rewritten
 //! for the session's alias, refused sessions closed with 1008, and session accounting.
 
 use futures_util::{SinkExt, StreamExt};

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::config::{proto_struct, Config};
 use vertex_passthrough_tests::harness::repo_root;
 
 const FIXTURE_KEY: &str = "tests/fixtures/service_account_a.json";
@@ -81,11 +81,11 @@ fn pinned_envoy_version() -> String {
         .to_string()
 }
 
-/// The plugin config inside an Envoy bootstrap (the Wasm filter's StringValue), as JSON.
+/// The plugin config inside an Envoy bootstrap: the Wasm filter's Struct, a YAML mapping.
 fn plugin_config_of(envoy_yaml: &str) -> Value {
     fn find(v: &Value) -> Option<&Value> {
         if v["@type"] == "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" {
-            return Some(&v["config"]["configuration"]["value"]);
+            return Some(&v["config"]["configuration"]);
         }
         match v {
             Value::Object(map) => map.values().find_map(find),
@@ -94,10 +94,14 @@ fn plugin_config_of(envoy_yaml: &str) -> Value {
         }
     }
     let value = yaml_file(envoy_yaml);
-    let text = find(&value)
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no Wasm plugin config in {envoy_yaml}"));
-    serde_json::from_str(text).unwrap()
+    let configuration =
+        find(&value).unwrap_or_else(|| panic!("no Wasm plugin config in {envoy_yaml}"));
+    assert_eq!(
+        configuration["@type"], "type.googleapis.com/google.protobuf.Struct",
+        "{envoy_yaml}"
+    );
+    assert!(configuration["value"].is_object(), "{envoy_yaml}");
+    configuration["value"].clone()
 }
 
 /// `source:target[:ro]` bind mounts of a compose service, short or long syntax.
@@ -232,8 +236,9 @@ fn docker_compose_starts_the_same_stack_as_make_run() {
         "service_healthy"
     );
 
-    // And that plugin config is one the filter accepts with that key.
-    let plugin = serde_json::to_vec(&plugin_config_of(&config)).unwrap();
+    // And that plugin config is one the filter accepts with that key, serialized as Envoy
+    // hands a Struct over.
+    let plugin = proto_struct::encode(plugin_config_of(&config).as_object().unwrap());
     let key = std::fs::read_to_string(repo_root().join(FIXTURE_KEY)).unwrap();
     let env = move |name: &str| (name == "VERTEX_SA_KEY").then(|| key.clone());
     if let Err(e) = Config::load(&plugin, &env) {
@@ -362,8 +367,8 @@ fn vertex_mode_starts_envoy_yaml_with_the_key_in_the_vm_env() {
     let changed = changed_lines(&source, &rendered);
     assert!(
         changed.contains(&(
-            r#""default": { "type": "service_account", "key_env": "VERTEX_SA_KEY" }"#.to_string(),
-            r#""default": { "type": "authorized_user", "key_env": "VERTEX_SA_KEY" }"#.to_string()
+            "default: { type: service_account, key_env: VERTEX_SA_KEY }".to_string(),
+            "default: { type: authorized_user, key_env: VERTEX_SA_KEY }".to_string()
         )),
         "{changed:?}"
     );

@@ -2,7 +2,7 @@
 //! background, then every command it prints (REST, SSE, the Live WebSocket session, REST over the
 //! TLS listener, the metrics), then the example clients in examples/ (the google-genai SDK with
 //! REST streaming and a Live session over wss://, and a raw WebSocket), then Ctrl-C, after which
-//! nothing it started may be left. The README must show those same commands and examples.
+//! nothing it started may be left. The README must show those same commands, and docs/clients.md the examples.
 //!
 //! Differences from a newcomer's run, each for a reason: the ports are free ones picked here and
 //! the run directory is a temp dir (VP_* settings; other `make run`s may be up on this machine),
@@ -437,7 +437,7 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
         show(&raw)
     );
 
-    // The README shows exactly these commands (with the default ports and paths) and examples.
+    // The README shows exactly these commands (with the default ports and paths).
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     for (title, command) in &commands {
         let mut as_documented = command
@@ -451,11 +451,17 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
             "README.md does not show the {title} command as make run prints it:\n{as_documented}"
         );
     }
+    // The client guide shows the examples whole, exactly as they are run above.
+    let clients = std::fs::read_to_string(repo_root().join("docs/clients.md")).unwrap();
     for example in ["examples/genai_sdk.py", "examples/live_websocket.py"] {
         let code = std::fs::read_to_string(repo_root().join(example)).unwrap();
         assert!(
-            readme.contains(code.trim_end()),
-            "README.md does not show {example} as it is"
+            clients.contains(code.trim_end()),
+            "docs/clients.md does not show {example} as it is"
+        );
+        assert!(
+            readme.contains(example),
+            "README.md does not name {example}"
         );
     }
 

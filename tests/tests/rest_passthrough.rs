@@ -1,4 +1,4 @@
-//! Issue 2 through a real Envoy: REST requests are routed, rewritten, authenticated and carry a
+//! Through a real Envoy: REST requests are routed, rewritten, authenticated and carry a
 //! minted Google token; everything else gets a Google-shaped error and never reaches Vertex.
 
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Issue 5: no secret leaks. A full suite of requests — every credential type, every client-key
+//! No secret leaks. A full suite of requests — every credential type, every client-key
 //! header, REST, SSE and Live, the filter's own errors, Vertex's errors passed through, token
 //! endpoint failures — runs against Envoy with its Wasm log at trace level, and configurations
 //! Envoy must refuse are tried too. Then Envoy's logs and everything the client received

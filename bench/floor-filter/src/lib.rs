@@ -1,6 +1,6 @@
 //! The floor for `make bench`: the least a proxy-wasm filter doing vertex-passthrough's job can
 //! cost. Per request it reads `:path` once and sets `:path`, `:authority`, `authorization` and
-//! the marker header the Vertex route matches on (DESIGN.md "Performance"), with no checks, no
+//! the marker header the Vertex route matches on (docs/design.md "Performance"), with no checks, no
 //! allocation beyond the path it reads, and no other host call. What Envoy with this filter
 //! loses against Envoy without one is the toll of Wasm itself; what vertex-passthrough loses
 //! against this filter is the cost of its own logic.

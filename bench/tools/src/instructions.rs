@@ -1,9 +1,8 @@
 //! Instructions per request, counted by callgrind. Each variant's Envoy runs with one worker
 //! under valgrind; after a warm-up (so V8 has compiled the hot Wasm code), counting is switched
 //! on for exactly N sequential requests on one connection, then dumped. Unlike requests/s, the
-//! count does not move with what else the shared machine is doing; between runs it moves by up
-//! to 2% (the floor filter measured 253k to 258k in one afternoon), where requests/s moves by
-//! up to 30%.
+//! count does not move with what else the shared machine is doing: it repeats far more closely
+//! than requests/s (the spreads are in bench/RESULTS.md).
 
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};

@@ -182,7 +182,7 @@ impl Results<'_> {
             o,
             "- **bare**: no filter; the route adds a static `authorization` header;"
         );
-        let _ = writeln!(o, "- **floor**: `bench/floor-filter`, a Wasm filter that only reads `:path` and sets `:path`, `:authority`, `authorization` and `x-vertex-passthrough` (DESIGN.md \"Performance\"); routes match the marker (built with the same release profile and `wasm-opt -O3` pass as ours);");
+        let _ = writeln!(o, "- **floor**: `bench/floor-filter`, a Wasm filter that only reads `:path` and sets `:path`, `:authority`, `authorization` and `x-vertex-passthrough` (docs/design.md \"Performance\"); routes match the marker (built with the same release profile and `wasm-opt -O3` pass as ours);");
         let _ = writeln!(o, "- **ours**: vertex-passthrough (`target/wasm32-wasip1/release/vertex_passthrough.wasm`) with an `access_token` credential and one client key; routes match the marker;");
         let _ = writeln!(o, "- **ours-sa**: the same with a `service_account` credential (the emulator's OAuth endpoint minted the token once; every request then takes it from the worker's copy of the shared cache: the production hot path).\n");
         let _ = writeln!(o, "Upstreams on 127.0.0.1, plain HTTP: nginx (one process) answers REST with a small JSON body, and only if a bearer token arrived and the marker did not; `vp-bench upstream` serves SSE and the Live WebSocket. Every request is the google-genai SDK's form (`POST /vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent`, small JSON body, client key in `x-api-key`). Variants alternate, and the order rotates every round. \"Envoy CPU\" is the Envoy process's user + system time during the run divided by the requests served: it moves less than requests/s with what else runs on the machine (see Noise).\n");
@@ -420,7 +420,7 @@ impl Results<'_> {
         }
 
         // Targets
-        let _ = writeln!(o, "\n## Targets (issue 6)\n");
+        let _ = writeln!(o, "\n## Targets\n");
         let _ = writeln!(o, "| target | measured | |");
         let _ = writeln!(o, "|---|---|---|");
         for t in self.targets() {
@@ -463,7 +463,7 @@ impl Results<'_> {
         );
         let _ = writeln!(
             o,
-            "A ratio between variants means something only beyond those spreads. DESIGN.md's table (bare 34,000 req/s, floor 0.90 × bare) is not reproduced here even when the machine is otherwise idle (see Machine): \
+            "A ratio between variants means something only beyond those spreads. Absolute requests/s differ by machine and by what else runs on it (see Machine): \
              bare Envoy itself takes about 196k user-space instructions per request (see Instructions), so compare runs by their ratios, by Envoy CPU per request and by instruction counts."
         );
         o

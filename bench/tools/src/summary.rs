@@ -101,7 +101,7 @@ impl Results<'_> {
                 met: ratio(Variant::Ours, Variant::Bare) >= 0.95,
             },
             Target {
-                name: "requests/s ≥ 0.97 × floor (DESIGN.md)",
+                name: "requests/s ≥ 0.97 × floor (docs/design.md)",
                 measured: format!(
                     "{:.3} × (with `service_account`: {:.3} ×)",
                     ratio(Variant::Ours, Variant::Floor),

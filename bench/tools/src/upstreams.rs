@@ -1,5 +1,4 @@
-//! The local upstreams, as child processes: nginx for REST (the DESIGN.md numbers used nginx,
-//! plain HTTP), and `vp-bench upstream` for SSE and the Live WebSocket.
+//! The local upstreams, as child processes: nginx for REST (plain HTTP), and `vp-bench upstream` for SSE and the Live WebSocket.
 
 use anyhow::{bail, Context};
 use std::fs::File;

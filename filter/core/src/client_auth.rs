@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The request headers a client key may arrive in (DESIGN.md "Client keys").
+/// The request headers a client key may arrive in (docs/design.md "Client keys").
 pub const KEY_HEADERS: [&str; 4] = ["authorization", "x-litellm-api-key", "x-api-key", "api-key"];
 
 /// Client credentials that never reach Google.
@@ -51,8 +51,8 @@ fn decode_hex_digest(hex: &str) -> Option<[u8; 32]> {
 }
 
 /// Keys this worker has already matched against a configured digest. A client sends the same
-/// key with every request, and comparing bytes costs far less than hashing again (SHA-256 in
-/// Wasm costs Envoy about 5k instructions, 2% of a forwarded request). A key is remembered
+/// key with every request, and comparing bytes costs far less than hashing again in Wasm.
+/// A key is remembered
 /// only after it matched, and at most as many as there are digests, so clients cannot make
 /// the set grow.
 #[derive(Default)]
@@ -195,7 +195,7 @@ mod tests {
         assert!(parse_configured_key("").is_none());
     }
 
-    // Found in review for issue 5: a sign inside the hex digits was read as part of a number.
+    // A sign inside the hex digits must not be read as part of a number.
     #[test]
     fn hash_entries_with_signs_are_refused() {
         assert!(parse_configured_key(&format!("sha256:{}", "+f".repeat(32))).is_none());

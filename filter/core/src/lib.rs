@@ -2,7 +2,8 @@
 //! `host::Host` trait. The proxy-wasm adapter (the `vertex-passthrough` crate) implements that
 //! trait and moves Envoy's callbacks here; the tests implement it with `mock::MockHost`.
 //!
-//! - `config`, `segment`: the plugin configuration and what a name segment may contain.
+//! - `config`, `segment`, `locations`: the plugin configuration, what a name segment may
+//!   contain, and the locations requests may name.
 //! - `request_headers`, `client_auth`, `routing`: a request's headers, its client key, and
 //!   where it goes.
 //! - `worker`: what one worker keeps, and the decision a request's headers get.
@@ -17,6 +18,7 @@ pub mod error_response;
 pub mod host;
 pub mod http;
 pub mod live;
+pub mod locations;
 pub mod metrics;
 pub mod request_headers;
 pub mod routing;

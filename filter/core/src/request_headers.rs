@@ -17,7 +17,7 @@ const CLIENT_ONLY_HEADERS: [&str; 1] = ["x-goog-user-project"];
 const ENVOY_HEADER_PREFIX: &[u8] = b"x-envoy-";
 
 /// Marks requests the filter forwards to Vertex; the Vertex route matches on it
-/// (DESIGN.md "Routing after a rewrite"). A client's own is never passed on.
+/// (docs/design.md "Routing after a rewrite"). A client's own is never passed on.
 pub const MARKER_HEADER: &str = "x-vertex-passthrough";
 
 /// Borrowed (name, value) pairs, in the order Envoy holds them.

@@ -1,4 +1,4 @@
-//! What a project, location, publisher or model segment may contain (DESIGN.md "Requests").
+//! What a project, location, publisher or model segment may contain (docs/design.md "Requests").
 //! Anything else is refused before it can reach a URL we build.
 
 pub const MAX_SEGMENT: usize = 128;

@@ -23,10 +23,23 @@ pub struct Upstreams {
     pub vertex_ca: PathBuf,
 }
 
+/// How the rendered config hands the plugin config to Envoy (`configuration`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PluginConfigForm {
+    /// JSON text in a `google.protobuf.StringValue`, as Istio and Envoy Gateway send it; the
+    /// filter gets the text verbatim.
+    #[default]
+    StringValue,
+    /// A `google.protobuf.Struct` written as a YAML mapping, as envoy/envoy.yaml has it; the
+    /// filter gets it serialized. The plugin config must then be a JSON object.
+    Struct,
+}
+
 #[derive(Clone, Debug)]
 pub struct EnvoyOptions {
-    /// The plugin config, JSON text; reaches the filter verbatim as the StringValue.
+    /// The plugin config, JSON text.
     pub plugin_config: String,
+    pub plugin_config_form: PluginConfigForm,
     /// Envoy worker threads (`--concurrency`).
     pub concurrency: u32,
     /// The Wasm VM's environment (`vm_config.environment_variables.key_values`).
@@ -35,7 +48,7 @@ pub struct EnvoyOptions {
     /// `--component-log-level`; empty for Envoy's default.
     pub component_log_level: String,
     /// A config to run instead of the rendered test template (e.g. `render_production_config`);
-    /// `plugin_config`, `vm_env` and `upstreams` are then unused.
+    /// `plugin_config`, its form, `vm_env` and `upstreams` are then unused.
     pub config: Option<String>,
     /// Env vars of the Envoy process, which `host_env_keys` hands to the VM. Envoy never inherits
     /// the Google variables (VERTEX_SA_KEY, VERTEXAI_PROJECT, VERTEXAI_LOCATION) of the test's env.
@@ -52,6 +65,7 @@ impl EnvoyOptions {
     pub fn new(plugin_config: impl Into<String>, upstreams: Upstreams) -> Self {
         EnvoyOptions {
             plugin_config: plugin_config.into(),
+            plugin_config_form: PluginConfigForm::default(),
             concurrency: 2,
             vm_env: Vec::new(),
             upstreams,

@@ -12,7 +12,7 @@ mod render;
 mod validate;
 mod variants;
 
-pub use envoy::{tail, Envoy, EnvoyOptions, Upstreams};
+pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
 pub use paths::{envoy_binary, repo_root, wasm_path};
 pub use render::{
     json_diff, load_yaml, production_config, production_edit_paths, render_test_config,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use super::envoy::EnvoyOptions;
+use super::envoy::{EnvoyOptions, PluginConfigForm};
 use super::paths::{repo_root, wasm_path};
 
 pub const TEMPLATE: &str = "tests/envoy/envoy.test.yaml";
@@ -26,11 +26,27 @@ pub fn render_test_config(opts: &EnvoyOptions) -> anyhow::Result<String> {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let values: [(&str, Value); 9] = [
+    let (plugin_config_type, plugin_config) = match opts.plugin_config_form {
+        PluginConfigForm::StringValue => ("StringValue", opts.plugin_config.clone().into()),
+        PluginConfigForm::Struct => {
+            let object: Value = serde_json::from_str(&opts.plugin_config)
+                .context("a plugin config given as a Struct must be JSON")?;
+            anyhow::ensure!(
+                object.is_object(),
+                "a plugin config given as a Struct must be a JSON object"
+            );
+            ("Struct", object)
+        }
+    };
+    let values: [(&str, Value); 10] = [
         ("ADMIN_PORT", 0.into()),
         ("LISTEN_PORT", 0.into()),
         ("WASM_PATH", wasm_path().display().to_string().into()),
-        ("PLUGIN_CONFIG", opts.plugin_config.clone().into()),
+        (
+            "PLUGIN_CONFIG_TYPE",
+            format!("type.googleapis.com/google.protobuf.{plugin_config_type}").into(),
+        ),
+        ("PLUGIN_CONFIG", plugin_config),
         ("VM_ENV", Value::Object(vm_env)),
         ("VERTEX_PORT", opts.upstreams.vertex.port().into()),
         (

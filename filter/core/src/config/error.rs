@@ -60,7 +60,7 @@ fn is_name_like(key: &str) -> bool {
 }
 
 /// A map key as part of a field name: as written when it looks like a name, else its length.
-fn shown_key(key: &str) -> String {
+pub(super) fn shown_key(key: &str) -> String {
     if is_name_like(key) {
         key.to_string()
     } else {
@@ -137,15 +137,22 @@ fn redact_serde_message(message: &str) -> String {
     }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = message.strip_prefix(prefix) {
-            let kind = rest
-                .split([' ', ','])
-                .next()
-                .filter(|k| !k.is_empty())
-                .unwrap_or("value");
-            let expected = rest
+            let kind = if rest.starts_with("floating point") {
+                "floating point"
+            } else {
+                rest.split([' ', ','])
+                    .next()
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or("value")
+            };
+            let expected = match rest
                 .rfind(", expected ")
                 .and_then(|at| rest.get(at + ", expected ".len()..))
-                .unwrap_or("another type");
+            {
+                Some("u64") => "a whole number, 0 or more",
+                Some(expected) => expected,
+                None => "another type",
+            };
             return format!("{}{kind} given, expected {expected}", prefix);
         }
     }

@@ -1,12 +1,15 @@
-//! The plugin configuration: parsed once, validated fully, refused loudly (DESIGN.md
-//! "Plugin configuration"). `load` is pure: the environment is passed in.
+//! The plugin configuration: parsed once, validated fully, refused loudly (docs/design.md
+//! "Plugin configuration"), from JSON text or a `google.protobuf.Struct` alike. `load` is
+//! pure: the environment is passed in.
 
 pub mod credential;
 pub mod error;
 pub mod models;
+pub mod proto_struct;
 pub mod raw;
 
 use crate::client_auth::{parse_configured_key, ClientKeys};
+use crate::locations::ServedLocations;
 use crate::segment::{is_valid_location, is_valid_project, MAX_LOCATION, MAX_SEGMENT};
 pub use credential::{Credential, TokenSource};
 use error::shown;
@@ -56,6 +59,8 @@ pub struct ResolvedAlias {
 pub struct Config {
     pub default_project: Option<String>,
     pub default_location: String,
+    /// Locations a request may name (a location becomes a host Envoy resolves).
+    pub locations: ServedLocations,
     pub aliases: HashMap<String, ResolvedAlias>,
     /// Projects a request may reach, each with the credential it uses.
     pub projects: HashMap<String, usize>,
@@ -72,26 +77,56 @@ pub struct Config {
 pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 impl Config {
-    /// Parse and validate the plugin configuration (JSON). `env` reads the Wasm VM's environment.
-    pub fn load(json: &[u8], env: Env) -> Result<Config, ConfigError> {
-        if json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ConfigError::new(
-                "(top level)",
-                "the plugin configuration must be a JSON object (given to Envoy as a google.protobuf.StringValue)",
-            ));
-        }
-        let mut de = serde_json::Deserializer::from_slice(json);
-        let raw: RawConfig = serde_path_to_error::deserialize(&mut de)
-            .map_err(|e| ConfigError::from_serde(e.path(), e.inner()))?;
-        de.end().map_err(|_| {
-            ConfigError::new("(top level)", "trailing characters after the JSON object")
-        })?;
-        build(raw, env)
+    /// Parse and validate the plugin configuration. `bytes` is what Envoy hands over: JSON text
+    /// (from a `google.protobuf.StringValue`) or a serialized `google.protobuf.Struct` (from YAML),
+    /// told apart by how they begin. `env` reads the Wasm VM's environment.
+    pub fn load(bytes: &[u8], env: Env) -> Result<Config, ConfigError> {
+        build(raw_config(bytes)?, env)
     }
 
     pub fn credential(&self, index: usize) -> Option<&Credential> {
         self.credentials.get(index)
     }
+}
+
+/// The configuration's shape, from whichever form it came in. A serialized Struct begins with
+/// its first entry's tag, 0x0a (field 1, length-delimited), then that entry's length, which may
+/// be `{` (123) or whitespace; JSON text begins with `{` after whitespace, a newline (0x0a)
+/// included. So bytes that begin with 0x0a are read as a Struct first; they are JSON only when
+/// that fails (an entry needs its value, field 2, whose tag 0x12 is a control character that JSON
+/// text cannot hold). An empty Struct serializes to nothing.
+fn raw_config(bytes: &[u8]) -> Result<RawConfig, ConfigError> {
+    let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if bytes.first() == Some(&0x0a) {
+        match proto_struct::decode(bytes) {
+            // Through the JSON text it stands for: one deserializer for both forms (a second
+            // would double the derived code in the .wasm), and errors alike by construction.
+            Ok(value) => return raw_from_json(value.to_string().as_bytes()),
+            Err(error) if !json => return Err(error),
+            Err(_) => {}
+        }
+    }
+    if json {
+        return raw_from_json(bytes);
+    }
+    Err(ConfigError::new(
+        "(top level)",
+        if bytes.is_empty() {
+            "the plugin configuration is empty: give the filter's `configuration` as a google.protobuf.Struct (YAML) or as JSON in a google.protobuf.StringValue"
+        } else {
+            "the plugin configuration must be a JSON object (given to Envoy as a google.protobuf.StringValue) or a google.protobuf.Struct (YAML); this begins like neither"
+        },
+    ))
+}
+
+fn raw_from_json(json: &[u8]) -> Result<RawConfig, ConfigError> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let raw = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ConfigError::from_serde(e.path(), e.inner()))?;
+    de.end().map_err(|_| {
+        ConfigError::new("(top level)", "trailing characters after the JSON object")
+    })?;
+    Ok(raw)
 }
 
 fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
@@ -177,9 +212,16 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         }
     }
 
+    let locations = served_locations(
+        raw.locations,
+        &default_location,
+        aliases.values().map(|a| a.alias.location.as_str()),
+    )?;
+
     Ok(Config {
         default_project,
         default_location,
+        locations,
         aliases,
         projects,
         credentials,
@@ -369,6 +411,33 @@ fn bounded(
             format!("{value} is out of range: use {min} to {max}"),
         ))
     }
+}
+
+/// Every location the config names is served, with Google Cloud's regions; `locations` adds
+/// regions opened after this list was written.
+fn served_locations<'a>(
+    listed: Option<Vec<String>>,
+    default_location: &'a str,
+    alias_locations: impl Iterator<Item = &'a str>,
+) -> Result<ServedLocations, ConfigError> {
+    let listed = listed.unwrap_or_default();
+    for (index, location) in listed.iter().enumerate() {
+        if !is_valid_location(location) {
+            return Err(ConfigError::new(
+                format!("locations[{index}]"),
+                format!(
+                    "{} is not valid: use lowercase letters, digits and '-' (at most {MAX_LOCATION})",
+                    shown(location)
+                ),
+            ));
+        }
+    }
+    let mut named: Vec<&str> = listed.iter().map(String::as_str).collect();
+    named.push(default_location);
+    for location in alias_locations {
+        named.push(location);
+    }
+    Ok(ServedLocations::new(named))
 }
 
 /// `vertex_location` fields hold a location (one DNS label); the others a project.

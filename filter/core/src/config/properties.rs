@@ -279,6 +279,41 @@ fn check(config: &Value, bytes: &[u8], secrets: &[String]) -> Result<(), TestCas
     Ok(())
 }
 
+/// What a load gave, to compare two loads: the error, or what the config holds.
+pub(super) fn outcome(bytes: &[u8], env: Env) -> String {
+    match Config::load(bytes, env) {
+        Err(e) => format!("refused: {e}"),
+        Ok(c) => {
+            let mut aliases: Vec<_> = c
+                .aliases
+                .iter()
+                .map(|(name, a)| format!("{name}: {:?} via {}", a.alias, a.credential))
+                .collect();
+            aliases.sort();
+            let mut projects: Vec<_> = c.projects.iter().collect();
+            projects.sort();
+            let credentials: Vec<_> = c
+                .credentials
+                .iter()
+                .map(|c| (&c.name, &c.cache_key, c.kind()))
+                .collect();
+            let keys = match &c.client_keys {
+                crate::client_auth::ClientKeys::Required(digests) => format!("{digests:?}"),
+                crate::client_auth::ClientKeys::Unauthenticated => "none".to_string(),
+            };
+            format!(
+                "{:?} {} {aliases:?} {projects:?} {credentials:?} {keys} {:?} {:?} {} {}",
+                c.default_project,
+                c.default_location,
+                c.route_prefixes,
+                c.methods,
+                c.token_refresh_margin_s,
+                c.token_fetch_timeout_ms
+            )
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -290,6 +325,19 @@ proptest! {
     #[test]
     fn any_json_value_loads_or_names_a_field(value in anything()) {
         check(&value, value.to_string().as_bytes(), &secrets())?;
+    }
+
+    /// The Struct form (what Envoy makes of YAML) loads exactly as the JSON text of what it
+    /// carries: numbers become doubles on the way, nothing else changes.
+    #[test]
+    fn a_struct_loads_as_the_json_text_it_carries(config in config()) {
+        let Some(object) = config.as_object() else { return Ok(()) };
+        let bytes = proto_struct::encode(object);
+        check(&config, &bytes, &secrets())?;
+        let carried = proto_struct::decode(&bytes).map(|v| v.to_string());
+        prop_assert!(carried.is_ok(), "{:?}", carried.err());
+        let carried = carried.unwrap_or_default();
+        prop_assert_eq!(outcome(&bytes, &env), outcome(carried.as_bytes(), &env));
     }
 
     #[test]

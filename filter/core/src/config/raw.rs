@@ -1,4 +1,4 @@
-//! The plugin configuration exactly as users write it (DESIGN.md "Plugin configuration").
+//! The plugin configuration exactly as users write it (docs/design.md "Plugin configuration").
 //! Only shapes live here; meaning and validation are in the sibling modules.
 
 use serde::Deserialize;
@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 pub struct RawConfig {
     pub vertex_project: Option<String>,
     pub vertex_location: Option<String>,
+    /// Locations served beyond Google Cloud's regions as this proxy knows them.
+    pub locations: Option<Vec<String>>,
     #[serde(default)]
     pub credentials: BTreeMap<String, RawCredential>,
     #[serde(default)]

@@ -260,3 +260,10 @@ fn litellm_pass_through_switch_is_accepted() {
         json!([{"model_name": "x", "litellm_params": {"model": "m", "use_in_pass_through": true}}]);
     assert!(load(c).is_ok());
 }
+
+#[test]
+fn a_listed_location_that_is_not_a_dns_label_names_its_field() {
+    let mut c = base();
+    c["locations"] = json!(["mars-north1", "Mars_North"]);
+    assert_eq!(error(c).field, "locations[1]");
+}

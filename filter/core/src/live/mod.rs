@@ -4,7 +4,7 @@
 //! - `frame`: RFC 6455 frame headers, masking, and the frames the filter writes itself.
 //! - `first_message`: the client's first data message, read from the bytes buffered so far.
 //! - `model_name`: the forms a Live model name takes, in `?model=` and in the setup.
-//! - `setup` and `setup_model`: the setup rewrite (DESIGN.md "Requests" → Live setup).
+//! - `setup` and `setup_model`: the setup rewrite (docs/design.md "Requests" → Live setup).
 //! - `client_gate`: the client's later messages: setups checked, nothing after its Close.
 //! - `accounting`: per-direction message, byte and `usageMetadata` counters.
 

@@ -1,5 +1,5 @@
 //! The model a Live setup names, resolved to the full Vertex name this session may serve
-//! (DESIGN.md "Requests" → Live setup). The session's host and token were fixed at the upgrade,
+//! (docs/design.md "Requests" → Live setup). The session's host and token were fixed at the upgrade,
 //! so a model that needs another location or credential is refused with a reason that says how
 //! to connect instead. Reasons end up in a close frame: they are kept under 123 bytes.
 

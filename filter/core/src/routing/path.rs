@@ -1,4 +1,4 @@
-//! The path forms the filter serves, read after the route prefix (DESIGN.md "Requests").
+//! The path forms the filter serves, read after the route prefix (docs/design.md "Requests").
 
 use crate::error_response::{ErrorResponse, Status};
 use crate::segment::{

@@ -80,7 +80,7 @@ pub fn rest(
                 Some(p) => p,
                 None => default_project(config)?,
             };
-            let location = target.location.unwrap_or(&config.default_location);
+            let location = served_location(config, target.location)?;
             let credential = served_project(config, project)?;
             (
                 project,
@@ -136,7 +136,7 @@ pub fn resource(
         Some(p) => p,
         None => default_project(config)?,
     };
-    let location = target.location.unwrap_or(&config.default_location);
+    let location = served_location(config, target.location)?;
     let credential = served_project(config, project)?;
     Ok(Destination {
         path: resource_path(target.version, project, location, &target.tail, query),
@@ -238,7 +238,7 @@ pub fn openai(
                 Some(p) => p.as_str(),
                 None => default_project(config)?,
             };
-            let location = call.location.as_deref().unwrap_or(&config.default_location);
+            let location = served_location(config, call.location.as_deref())?;
             (project, location, served_project(config, project)?)
         }
     };
@@ -315,7 +315,7 @@ fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, Error
         (Some(project), Some(location)) => Ok(LiveTarget {
             alias: None,
             project: project.to_string(),
-            location: location.to_string(),
+            location: served_location(config, Some(location))?.to_string(),
             model: Some(model),
             credential: served_project(config, project)?,
         }),
@@ -361,6 +361,21 @@ fn project_required() -> ErrorResponse {
 }
 
 /// The credential for a project this proxy serves; any other project is refused.
+/// The location a request named, if this proxy serves it; else the default location.
+fn served_location<'c>(
+    config: &'c Config,
+    named: Option<&'c str>,
+) -> Result<&'c str, ErrorResponse> {
+    match named {
+        None => Ok(&config.default_location),
+        Some(location) if config.locations.contains(location) => Ok(location),
+        Some(location) => Err(ErrorResponse::new(
+            Status::InvalidArgument,
+            format!("location {location:?} is not a Google Cloud region this proxy serves: use a region such as us-central1, or global, us or eu; a region opened since this proxy was built can be added to `locations` in the plugin config"),
+        )),
+    }
+}
+
 pub fn served_project(config: &Config, project: &str) -> Result<usize, ErrorResponse> {
     config.projects.get(project).copied().ok_or_else(|| {
         ErrorResponse::new(

@@ -1,4 +1,4 @@
-//! The HTTP call that fetches a token, per credential type (DESIGN.md "Google tokens").
+//! The HTTP call that fetches a token, per credential type (docs/design.md "Google tokens").
 
 use super::jwt;
 use crate::config::credential::{Endpoint, TokenSource};

@@ -319,3 +319,52 @@ fn a_live_model_parameter_that_is_not_utf8_is_refused_not_defaulted() {
     let e = destination_live("/vertex_ai/live?model=%FF%FE").unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
 }
+
+#[test]
+fn an_invented_location_is_refused_before_it_becomes_a_host() {
+    let refused = refusal("/vertex_ai/v1/projects/proj-alpha/locations/zz-invented-1/publishers/google/models/gemini-2.0-flash:generateContent");
+    assert_eq!(refused.http_code(), 400);
+    assert!(
+        refused.body().contains("zz-invented-1"),
+        "{}",
+        refused.body()
+    );
+    assert!(refused.body().contains("`locations`"), "{}", refused.body());
+}
+
+#[test]
+fn a_live_model_naming_an_invented_location_is_refused_at_the_upgrade() {
+    let refused = destination_live(
+        "/vertex_ai/live?model=projects/proj-alpha/locations/zz-invented-1/publishers/google/models/m",
+    )
+    .unwrap_err();
+    assert_eq!(refused.http_code(), 400);
+}
+
+#[test]
+fn a_location_listed_in_the_config_is_served() {
+    let mut c: serde_json::Value = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t"}},
+        "locations": ["mars-north1"],
+        "api_keys": ["sk-test"],
+    });
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let path = "/vertex_ai/v1/projects/proj-alpha/locations/mars-north1/publishers/google/models/m:generateContent";
+    let (prefix, rest) = strip_prefix(&config, path).unwrap();
+    let f = forwarded(route(&config, prefix, rest, false).unwrap());
+    assert_eq!(f.authority, "mars-north1-aiplatform.googleapis.com");
+    c["locations"] = json!([]);
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    assert!(route(&config, prefix, rest, false).is_err());
+}
+
+#[test]
+fn resources_and_openai_calls_go_only_to_served_locations() {
+    let e = refusal("/vertex_ai/v1/projects/proj-alpha/locations/evil-example-com/cachedContents");
+    assert_eq!(e.status, Status::InvalidArgument);
+    let call = openai_call(
+        "/vertex_ai/v1beta1/projects/proj-alpha/locations/evil-example-com/endpoints/openapi/chat/completions",
+    );
+    assert!(openai(&config(), &call, None).is_err());
+}

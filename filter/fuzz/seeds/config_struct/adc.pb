@@ -1,0 +1,5 @@
+
+
+allow_unauthenticated 
+
+vertex_projectp
