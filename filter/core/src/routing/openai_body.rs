@@ -6,7 +6,6 @@ use super::resolve::{self, Destination, OpenAiCall};
 use crate::config::Config;
 use crate::error_response::{ErrorResponse, Status};
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 /// The largest body read; a larger one is refused with `413`.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -19,9 +18,8 @@ pub struct OpenAiRequest {
 }
 
 #[derive(Deserialize)]
-struct Top<'a> {
-    #[serde(borrow)]
-    model: Option<&'a RawValue>,
+struct Top {
+    model: Option<String>,
 }
 
 pub fn too_large() -> ErrorResponse {
@@ -51,30 +49,22 @@ pub fn decide(
         return Err(too_large());
     }
     let top: Top = serde_json::from_slice(body)
-        .map_err(|_| invalid("expected a JSON object with one \"model\""))?;
-    let Some(raw) = top.model else {
+        .map_err(|_| invalid("expected a JSON object with one string \"model\""))?;
+    let Some(model) = top.model.as_deref() else {
         return Ok(OpenAiRequest {
             destination: resolve::openai(config, call, None)?,
             body: None,
         });
     };
-    let model: String =
-        serde_json::from_str(raw.get()).map_err(|_| invalid("\"model\" must be a string"))?;
-    let model = model.as_str();
     let name = model.strip_prefix("google/").unwrap_or(model);
     if let Some(entry) = config.aliases.get(name) {
         let publisher = entry.alias.publisher.as_deref().unwrap_or("google");
         let value = serde_json::to_string(&[publisher, "/", &entry.alias.model].concat())
             .map_err(|_| invalid("\"model\" could not be rewritten"))?;
-        let start = (raw.get().as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
-        let end = start.saturating_add(raw.get().len());
-        let (Some(before), Some(after)) = (body.get(..start), body.get(end..)) else {
-            return Err(invalid("\"model\" could not be rewritten"));
-        };
-        let mut rewritten = Vec::with_capacity(body.len() + value.len());
-        rewritten.extend_from_slice(before);
-        rewritten.extend_from_slice(value.as_bytes());
-        rewritten.extend_from_slice(after);
+        let rewritten = model_span(body)
+            .and_then(|(start, end)| Some((body.get(..start)?, body.get(end..)?)))
+            .map(|(before, after)| [before, value.as_bytes(), after].concat())
+            .ok_or_else(|| invalid("\"model\" could not be rewritten"))?;
         return Ok(OpenAiRequest {
             destination: resolve::openai(config, call, Some(entry))?,
             body: Some(rewritten),
@@ -87,6 +77,61 @@ pub fn decide(
         destination: resolve::openai(config, call, None)?,
         body: None,
     })
+}
+
+/// Where the top-level `"model"` string value lies in `body`, quotes included: a scan of a
+/// JSON object serde has already accepted, so only strings and nesting need following.
+fn model_span(body: &[u8]) -> Option<(usize, usize)> {
+    let mut depth = 0usize;
+    let mut at = 0;
+    let mut expect_key = false;
+    let mut after_model_key = false;
+    while let Some(&byte) = body.get(at) {
+        match byte {
+            b'"' => {
+                let end = string_end(body, at)?;
+                if depth == 1 && expect_key {
+                    after_model_key = is_model_key(body.get(at..end)?);
+                    expect_key = false;
+                } else if depth == 1 && after_model_key {
+                    return Some((at, end));
+                }
+                at = end;
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                expect_key = depth == 1 && byte == b'{';
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => {
+                expect_key = true;
+                after_model_key = false;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
+}
+
+/// The index just past the string that opens at `start`.
+fn string_end(body: &[u8], start: usize) -> Option<usize> {
+    let mut at = start + 1;
+    loop {
+        match body.get(at)? {
+            b'\\' => at += 2,
+            b'"' => return Some(at + 1),
+            _ => at += 1,
+        }
+    }
+}
+
+/// A key, quotes included, that reads `model` (escapes decoded).
+fn is_model_key(raw: &[u8]) -> bool {
+    raw == b"\"model\""
+        || (raw.contains(&b'\\')
+            && serde_json::from_slice::<String>(raw).is_ok_and(|key| key == "model"))
 }
 
 /// The project a model name like `projects/P/locations/L/endpoints/E` names.

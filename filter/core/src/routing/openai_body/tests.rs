@@ -146,3 +146,13 @@ fn a_body_over_the_bound_is_too_large() {
     let json: Value = serde_json::from_str(&e.body()).unwrap();
     assert_eq!(json["error"]["code"], 413);
 }
+
+#[test]
+fn only_the_top_level_model_is_rewritten() {
+    let body = br#"{"tools":[{"model":"flash","x":{"model":"flash"}}],"m\u006fdel" : "flash","n":"model"}"#;
+    let r = decided(&call(None, None), body);
+    assert_eq!(
+        String::from_utf8(r.body.unwrap()).unwrap(),
+        r#"{"tools":[{"model":"flash","x":{"model":"flash"}}],"m\u006fdel" : "google/gemini-2.0-flash","n":"model"}"#
+    );
+}
