@@ -193,18 +193,12 @@ fn not_found_url(path: &str) -> Response<Body> {
     )
 }
 
-/// A JSON body, or `Null` for none (GET and DELETE have none).
-fn json_body(body: &[u8]) -> Result<Value, Response<Body>> {
+/// A JSON body, or `Null` for none (GET and DELETE have none); `None` when it is not JSON.
+fn json_body(body: &[u8]) -> Option<Value> {
     if body.is_empty() {
-        return Ok(Value::Null);
+        return Some(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|_| {
-        google_error(
-            400,
-            "INVALID_ARGUMENT",
-            "Invalid JSON payload received. The request body is not valid JSON.",
-        )
-    })
+    serde_json::from_slice(body).ok()
 }
 
 fn permission_denied(resource: &str) -> Response<Body> {
@@ -244,15 +238,18 @@ fn resource(
             at.project, at.location
         ));
     }
-    let json = match json_body(body) {
-        Ok(json) => json,
-        Err(refusal) => return refusal,
+    let Some(json) = json_body(body) else {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid JSON payload received. The request body is not valid JSON.",
+        );
     };
     let chat = at.tail == "/endpoints/openapi/chat/completions";
     if chat && arrival.method == "POST" && resources::openai_stream_requested(&json) {
         return match resources::openai_chat_events(&json, body, shared.sse_chunks) {
             Ok(events) => event_stream(shared, index, events),
-            Err(refusal) => refusal,
+            Err(why) => google_error(400, "INVALID_ARGUMENT", &why),
         };
     }
     resources::answer(shared, &arrival.method, &at, &json, body)

@@ -299,16 +299,16 @@ pub(crate) fn fetch_predict_operation(
 }
 
 /// The OpenAI-compatible endpoint takes models as `publisher/model`.
-fn openai_model(json: &Value) -> Result<&str, Response<Body>> {
+fn openai_model(json: &Value) -> Result<&str, String> {
     let model = json
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or_default();
     match model.split_once('/') {
         Some((publisher, id)) if !publisher.is_empty() && !id.is_empty() => Ok(model),
-        _ => Err(invalid(&format!(
+        _ => Err(format!(
             "Invalid model {model:?}: use publisher/model, e.g. google/gemini-2.0-flash."
-        ))),
+        )),
     }
 }
 
@@ -320,7 +320,7 @@ fn openai_usage(body: &[u8]) -> Value {
 fn openai_chat(shared: &Shared, json: &Value, body: &[u8]) -> Response<Body> {
     let model = match openai_model(json) {
         Ok(model) => model,
-        Err(refusal) => return refusal,
+        Err(why) => return invalid(&why),
     };
     let has_messages = json
         .get("messages")
@@ -358,7 +358,7 @@ pub(crate) fn openai_chat_events(
     json: &Value,
     body: &[u8],
     chunks: usize,
-) -> Result<Vec<Bytes>, Response<Body>> {
+) -> Result<Vec<Bytes>, String> {
     let model = openai_model(json)?;
     let chunks = chunks.max(1);
     let mut events: Vec<Bytes> = (0..chunks)
@@ -388,7 +388,7 @@ pub(crate) fn openai_chat_events(
 fn openai_embeddings(json: &Value) -> Response<Body> {
     let model = match openai_model(json) {
         Ok(model) => model,
-        Err(refusal) => return refusal,
+        Err(why) => return invalid(&why),
     };
     let inputs: Vec<String> = match json.get("input") {
         Some(Value::String(text)) => vec![text.clone()],
