@@ -89,18 +89,15 @@ async fn search_reaches_the_discovery_engine_host_of_its_location() {
     );
 }
 
-/// The filter holds an OpenAI-compatible body until it is whole; Envoy bounds what it holds
-/// (the listener's per_connection_buffer_limit_bytes) and answers 413 past it. The filter's
-/// own 8 MiB bound, for listeners with a larger buffer, is tested natively.
+/// The filter holds an OpenAI-compatible body until it is whole, up to 8 MiB (its 413 is in
+/// Google's shape, tested natively); the listener's buffer, a little larger, may answer 413
+/// first when one read takes the body past both.
 #[tokio::test]
-async fn an_openai_body_over_envoys_buffer_is_refused_with_413_and_never_forwarded() {
+async fn an_openai_body_over_8_mib_is_refused_with_413_and_never_forwarded() {
     let stack = Stack::start().await;
-    let http2 = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let body = json!({"model": "flash", "messages": [{"role": "user", "content": "x".repeat(1024 * 1024)}]});
-    let answer = http2
+    let body = json!({"model": "flash", "messages": [{"role": "user", "content": "x".repeat(9 * 1024 * 1024)}]});
+    let answer = stack
+        .http
         .post(stack.envoy.url("/vertex_ai/openai/chat/completions"))
         .header("x-api-key", CLIENT_KEY)
         .json(&body)
