@@ -16,8 +16,8 @@
 #   VP_PORT=4000  VP_TLS_PORT=4443  VP_ADMIN_PORT=9901     Envoy: plaintext, TLS (emulator mode), admin
 #   VP_OAUTH_PORT=8081  VP_METADATA_PORT=8082  VP_VERTEX_PORT=8443    the emulator
 #   VP_RUN_DIR=.run     logs, the emulator's CA, the local TLS certificate, rendered configs
-#   VP_BIN_DIR          where google-emulator and live-client already are (default: built into
-#                       target/debug)
+#   VP_BIN_DIR          where google-emulator, live-client and render-envoy-config already are
+#                       (default: built into target/debug)
 #   VP_CA_BUNDLE        vertex mode: the system CA bundle (default: the first of the usual paths)
 #   VP_SKIP_BUILD=1     use the filter and tools as they are built, without building first
 #
@@ -60,7 +60,7 @@ METADATA_PORT=$(port_setting VP_METADATA_PORT 8082)
 VERTEX_PORT=$(port_setting VP_VERTEX_PORT 8443)
 RUN=${VP_RUN_DIR:-.run}
 RUN=${RUN%/}
-[[ $RUN != *[\#\&\\]* && -n $RUN ]] || die "VP_RUN_DIR='$RUN': pick a path without '#', '&' or '\\'"
+[[ -n $RUN ]] || die "VP_RUN_DIR is empty: leave it unset for .run, or name a directory"
 
 # --- tools -------------------------------------------------------------------------------------
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found: $2"; }
@@ -125,29 +125,30 @@ else
     # filter) would make a first `make run` wait minutes; `make test` builds the same artefacts.
     BIN=target/debug
     if [[ $mode == emulator ]]; then
-        cargo build -p vertex-passthrough-tests --bin google-emulator --bin live-client
+        cargo build -p vertex-passthrough-tests --bin google-emulator --bin live-client \
+            --bin render-envoy-config
     else
-        cargo build -p vertex-passthrough-tests --bin live-client
+        cargo build -p vertex-passthrough-tests --bin live-client --bin render-envoy-config
     fi
 fi
-for bin in live-client $([[ $mode == emulator ]] && echo google-emulator); do
+for bin in live-client render-envoy-config $([[ $mode == emulator ]] && echo google-emulator); do
     [[ -x $BIN/$bin ]] || die "$BIN/$bin missing (VP_BIN_DIR=$BIN?)"
 done
 mkdir -p "$RUN"
 
 # --- the Envoy config --------------------------------------------------------------------------
+# Written by render-envoy-config (the renderer the tests and the bench use): the source file with
+# named edits; it refuses a source in which an edit's place is missing.
+render() { # $1: source file, then edits
+    "$BIN/render-envoy-config" "$@" || die "scripts/run.sh could not render $1 (above)"
+}
+
 # Emulator mode: envoy/envoy.local.yaml as it is when every setting has its default; otherwise a
 # copy in which only the port numbers and the .run/ paths differ.
 render_local() { # $1: run dir to write into the paths
-    sed -E \
-        -e "s#\\.run/#$1/#g" \
-        -e "s/(port_value: )4000\\b/\\1$PORT/;t" \
-        -e "s/(port_value: )4443\\b/\\1$TLS_PORT/;t" \
-        -e "s/(port_value: )9901\\b/\\1$ADMIN_PORT/;t" \
-        -e "s/(port_value: )8081\\b/\\1$OAUTH_PORT/;t" \
-        -e "s/(port_value: )8082\\b/\\1$METADATA_PORT/;t" \
-        -e "s/(port_value: )8443\\b/\\1$VERTEX_PORT/;t" \
-        envoy/envoy.local.yaml
+    render envoy/envoy.local.yaml --path-prefix ".run/=$1/" \
+        --port "4000=$PORT" --port "4443=$TLS_PORT" --port "9901=$ADMIN_PORT" \
+        --port "8081=$OAUTH_PORT" --port "8082=$METADATA_PORT" --port "8443=$VERTEX_PORT"
 }
 
 # Vertex mode: envoy/envoy.yaml with the built filter instead of /etc/envoy/, the listener on
@@ -162,17 +163,16 @@ render_vertex() {
         done
     fi
     [[ -n $ca_bundle && -r $ca_bundle ]] || die "no system CA bundle found: set VP_CA_BUNDLE to a PEM file of the CAs to trust"
-    local type_edit='s/^//'
+    local credential=()
     if [[ $key_type == authorized_user ]]; then
-        type_edit='s/\{ type: service_account, key_env: VERTEX_SA_KEY \}/{ type: authorized_user, key_env: VERTEX_SA_KEY }/'
+        credential=(--credential-type default=authorized_user)
     fi
-    sed -E \
-        -e "s#(filename: )/etc/envoy/vertex_passthrough\\.wasm#\\1$PWD/$WASM#" \
-        -e "s/address: 0\\.0\\.0\\.0, port_value: 4000\\b/address: 127.0.0.1, port_value: $PORT/" \
-        -e "s/(port_value: )9901\\b/\\1$ADMIN_PORT/" \
-        -e "s#/etc/ssl/certs/ca-certificates\\.crt#$ca_bundle#" \
-        -e "$type_edit" \
-        envoy/envoy.yaml
+    render envoy/envoy.yaml \
+        --replace-once "/etc/envoy/vertex_passthrough.wasm=$PWD/$WASM" \
+        --listener "vertex_passthrough=127.0.0.1:$PORT" \
+        --admin-port "$ADMIN_PORT" \
+        --replace "/etc/ssl/certs/ca-certificates.crt=$ca_bundle" \
+        "${credential[@]}"
 }
 
 defaults=0
@@ -189,12 +189,6 @@ if [[ $mode == emulator ]]; then
 else
     config=$RUN/envoy.yaml
     render_vertex >"$config"
-    grep -q "$PWD/$WASM" "$config" && grep -q "address: 127.0.0.1, port_value: $PORT" "$config" ||
-        die "envoy/envoy.yaml no longer has the shape scripts/run.sh rewrites (wasm path, listener address); update render_vertex"
-    if [[ $key_type == authorized_user ]]; then
-        grep -q '{ type: authorized_user, key_env: VERTEX_SA_KEY }' "$config" ||
-            die "envoy/envoy.yaml's credential is not the one scripts/run.sh knows how to switch to authorized_user; update render_vertex"
-    fi
 fi
 
 # What the VM reads (vm_config.environment_variables.host_env_keys).

@@ -174,6 +174,60 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// POST a generateContent body to `path` over `client`'s connection.
+    pub async fn post_on(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client
+            .post(self.envoy.url(path))
+            .header("x-api-key", CLIENT_KEY)
+            .json(&generate_body())
+            .send()
+            .await
+            .expect("Envoy answers")
+    }
+
+    /// A kept-alive connection that Envoy gave to a worker other than `taken`, and that worker;
+    /// all requests over it reach that worker. The kernel spreads connections over the workers
+    /// by their ports, so a few tries find one; each try is one request to `path`, answered 200.
+    pub async fn connection_on_a_new_worker(
+        &self,
+        taken: Option<&str>,
+        path: &str,
+    ) -> (reqwest::Client, String) {
+        for _ in 0..20 {
+            let before = self
+                .envoy
+                .connections_per_worker()
+                .await
+                .expect("admin stats");
+            let client = one_connection();
+            assert_eq!(self.post_on(&client, path).await.status(), 200);
+            let after = self
+                .envoy
+                .connections_per_worker()
+                .await
+                .expect("admin stats");
+            let worker = after
+                .into_iter()
+                .find(|(worker, count)| *count > before.get(worker).copied().unwrap_or(0))
+                .map(|(worker, _)| worker)
+                .expect("one worker accepted the connection");
+            if taken != Some(worker.as_str()) {
+                return (client, worker);
+            }
+        }
+        panic!("20 connections in a row reached the same worker");
+    }
+}
+
+/// A client that keeps its one connection open, so all its requests reach one Envoy worker.
+pub fn one_connection() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .expect("an HTTP client")
+}
+
 const STATS_POLL: Duration = Duration::from_millis(100);
 
 pub fn upstreams(emulator: &Emulator) -> Upstreams {
@@ -220,6 +274,39 @@ pub async fn google_error(response: reqwest::Response) -> (u16, String, String) 
 /// A WebSocket to the proxy, as a Live client opens it.
 pub type LiveSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message the server sends on a Live session (text or binary frame), within
+/// 10 s; pings and pongs skipped. Panics on anything else, a close included.
+pub async fn next_live_json(socket: &mut LiveSocket) -> Value {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("a server message within 10 s")
+            .expect("the session is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
+            Message::Binary(bytes) => return serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a JSON message, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `setup` (the whole first message, `{"setup": ...}`) and returns the server's first JSON
+/// answer.
+pub async fn send_setup(socket: &mut LiveSocket, setup: &Value) -> Value {
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::Text(
+            setup.to_string(),
+        ))
+        .await
+        .expect("the setup is sent");
+    next_live_json(socket).await
+}
 
 impl Stack {
     /// Open a Live WebSocket through Envoy with the client key; Err carries the HTTP refusal.

@@ -315,51 +315,34 @@ fn assert_no_client_credentials(label: &str, request: &VertexRequest) {
 /// valid requests as forwarded.
 async fn assert_every_worker_still_serves(stack: &Stack, forwarded_in_corpus: usize) {
     const VALID: usize = 40;
-    let before = stack
+    let valid = async {
+        for i in 0..VALID {
+            let protocol = if i % 2 == 0 {
+                Protocol::Http1
+            } else {
+                Protocol::Http2
+            };
+            let outcome = hyper_send(
+                stack,
+                protocol,
+                "POST",
+                FLASH,
+                &[key_header()],
+                &generate_body().to_string(),
+            )
+            .await;
+            assert_eq!(
+                outcome.status(),
+                Some(200),
+                "valid request {i} after the corpus: {outcome:?}"
+            );
+        }
+    };
+    stack
         .envoy
-        .connections_per_worker()
-        .await
-        .expect("admin stats");
-    for i in 0..VALID {
-        let protocol = if i % 2 == 0 {
-            Protocol::Http1
-        } else {
-            Protocol::Http2
-        };
-        let outcome = hyper_send(
-            stack,
-            protocol,
-            "POST",
-            FLASH,
-            &[key_header()],
-            &generate_body().to_string(),
-        )
+        .assert_every_worker_took_part(2, &format!("{VALID} fresh connections"), valid)
         .await;
-        assert_eq!(
-            outcome.status(),
-            Some(200),
-            "valid request {i} after the corpus: {outcome:?}"
-        );
-    }
-    let after = stack
-        .envoy
-        .connections_per_worker()
-        .await
-        .expect("admin stats");
-    assert_eq!(after.len(), 2, "two workers' listener stats: {after:?}");
-    for (worker, count) in &after {
-        assert!(
-            count > before.get(worker).unwrap_or(&0),
-            "{worker} took none of {VALID} fresh connections: {before:?} → {after:?}"
-        );
-    }
-    let log = stack.envoy.log();
-    for line in log.lines() {
-        assert!(
-            !line.contains("[critical]") && !line.contains("panicked"),
-            "Envoy logged: {line}"
-        );
-    }
+    stack.envoy.assert_nothing_critical_logged();
     let total = (forwarded_in_corpus + VALID) as u64;
     let stats = stack.filter_stats_after("requests_forwarded", total).await;
     assert_eq!(

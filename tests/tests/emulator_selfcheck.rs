@@ -252,94 +252,91 @@ async fn correctly_signed_jwt_gets_a_token() {
     assert_eq!(requests[0].authority, "oauth2.googleapis.com");
 }
 
-#[tokio::test]
-async fn jwt_signed_by_the_other_key_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    // Claims of A, A's kid, but B's private key.
-    let (status, body) = post_assertion(
-        &emulator,
-        &sign_jwt(&key_b(), &key.private_key_id, &good_claims(&key)),
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-    assert!(emulator.issued_tokens().is_empty());
+/// One way an assertion can be wrong: who signs it, the `kid` in its header, and its claims.
+struct BadAssertion {
+    name: &'static str,
+    signer: fn() -> ServiceAccountKey,
+    kid: fn() -> String,
+    claims: fn(Value) -> Value,
 }
 
 #[tokio::test]
-async fn jwt_with_wrong_audience_is_refused() {
+async fn a_wrong_jwt_is_refused_and_gets_no_token() {
+    let cases = [
+        BadAssertion {
+            // Claims of A, A's kid, but B's private key.
+            name: "signed by the other key",
+            signer: key_b,
+            kid: || key_a().private_key_id,
+            claims: |claims| claims,
+        },
+        BadAssertion {
+            name: "wrong audience",
+            signer: key_a,
+            kid: || key_a().private_key_id,
+            claims: |mut claims| {
+                claims["aud"] = json!("https://www.googleapis.com/oauth2/v4/tokenx");
+                claims
+            },
+        },
+        BadAssertion {
+            name: "without the cloud-platform scope",
+            signer: key_a,
+            kid: || key_a().private_key_id,
+            claims: |mut claims| {
+                claims["scope"] = json!("https://www.googleapis.com/auth/devstorage.read_only");
+                claims
+            },
+        },
+        BadAssertion {
+            name: "expired",
+            signer: key_a,
+            kid: || key_a().private_key_id,
+            claims: |mut claims| {
+                let iat = now_s() - 7200;
+                claims["iat"] = json!(iat);
+                claims["exp"] = json!(iat + 3600);
+                claims
+            },
+        },
+        BadAssertion {
+            name: "valid for more than an hour",
+            signer: key_a,
+            kid: || key_a().private_key_id,
+            claims: |mut claims| {
+                claims["exp"] = json!(now_s() + 7200);
+                claims
+            },
+        },
+        BadAssertion {
+            name: "the other key's kid",
+            signer: key_a,
+            kid: || key_b().private_key_id,
+            claims: |claims| claims,
+        },
+        BadAssertion {
+            name: "from an unknown account",
+            signer: key_a,
+            kid: || key_a().private_key_id,
+            claims: |mut claims| {
+                claims["iss"] = json!("stranger@proj-alpha.iam.gserviceaccount.com");
+                claims
+            },
+        },
+    ];
     let emulator = start().await;
-    let key = key_a();
-    let mut claims = good_claims(&key);
-    claims["aud"] = json!("https://www.googleapis.com/oauth2/v4/tokenx");
-    let (status, body) =
-        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-}
-
-#[tokio::test]
-async fn jwt_without_cloud_platform_scope_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    let mut claims = good_claims(&key);
-    claims["scope"] = json!("https://www.googleapis.com/auth/devstorage.read_only");
-    let (status, body) =
-        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-}
-
-#[tokio::test]
-async fn expired_jwt_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    let iat = now_s() - 7200;
-    let mut claims = good_claims(&key);
-    claims["iat"] = json!(iat);
-    claims["exp"] = json!(iat + 3600);
-    let (status, body) =
-        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-}
-
-#[tokio::test]
-async fn jwt_valid_for_more_than_an_hour_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    let mut claims = good_claims(&key);
-    claims["exp"] = json!(now_s() + 7200);
-    let (status, body) =
-        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-}
-
-#[tokio::test]
-async fn jwt_with_wrong_kid_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    let (status, body) = post_assertion(
-        &emulator,
-        &sign_jwt(&key, &key_b().private_key_id, &good_claims(&key)),
-    )
-    .await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
-}
-
-#[tokio::test]
-async fn jwt_from_unknown_account_is_refused() {
-    let emulator = start().await;
-    let key = key_a();
-    let mut claims = good_claims(&key);
-    claims["iss"] = json!("stranger@proj-alpha.iam.gserviceaccount.com");
-    let (status, body) =
-        post_assertion(&emulator, &sign_jwt(&key, &key.private_key_id, &claims)).await;
-    assert_eq!(status, 400);
-    assert!(refused_with(&body, "invalid_grant"), "{body}");
+    for case in cases {
+        let claims = (case.claims)(good_claims(&key_a()));
+        let assertion = sign_jwt(&(case.signer)(), &(case.kid)(), &claims);
+        let (status, body) = post_assertion(&emulator, &assertion).await;
+        assert_eq!(status, 400, "{}: {body}", case.name);
+        assert!(
+            refused_with(&body, "invalid_grant"),
+            "{}: {body}",
+            case.name
+        );
+        assert!(emulator.issued_tokens().is_empty(), "{}", case.name);
+    }
 }
 
 #[tokio::test]
@@ -495,6 +492,22 @@ async fn authorized_user_may_use_only_its_quota_project() {
     let path = GENERATE_PATH.replace("proj-alpha", "proj-beta");
     let (status, body) = post_vertex(&emulator, REGIONAL_HOST, &path, Some(token)).await;
     assert_eq!(status, 403, "{body}");
+}
+
+#[tokio::test]
+async fn a_spent_quota_answers_429_for_its_project_and_location_only() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    emulator.set_quota_exhausted("proj-alpha", "us-central1", true);
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["status"], "RESOURCE_EXHAUSTED");
+    let global = GENERATE_PATH.replace("us-central1", "global");
+    let (status, body) = post_vertex(&emulator, GLOBAL_HOST, &global, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    emulator.set_quota_exhausted("proj-alpha", "us-central1", false);
+    let (status, body) = post_vertex(&emulator, REGIONAL_HOST, GENERATE_PATH, Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 // ---- Metadata server ----

@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::emulator::{
     live_echo, live_prompt_tokens, EmulatorOptions, LiveSession, LIVE_RESPONSE_TOKENS,
 };
-use vertex_passthrough_tests::stack::{generate_body, LiveSocket, Stack, StackOptions};
+use vertex_passthrough_tests::stack::{generate_body, send_setup, LiveSocket, Stack, StackOptions};
 
 const LIVE_MODEL: &str = "gemini-2.0-flash-live-preview-04-09";
 const V1BETA1_PATH: &str = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent";
@@ -18,25 +18,10 @@ fn full_name(project: &str, location: &str, model: &str) -> String {
     format!("projects/{project}/locations/{location}/publishers/google/models/{model}")
 }
 
-async fn next_json(socket: &mut LiveSocket) -> Value {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("a server message within 10 s")
-            .expect("the session is open")
-            .expect("a valid frame");
-        match message {
-            Message::Text(text) => return serde_json::from_str(&text).expect("JSON"),
-            Message::Binary(bytes) => return serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("expected a JSON message, got {other:?}"),
-        }
-    }
-}
-
 async fn setup(socket: &mut LiveSocket, model: &str) -> Value {
-    socket.send(Message::Text(json!({"setup": {"model": model, "generationConfig": {"responseModalities": ["AUDIO"]}}}).to_string())).await.unwrap();
-    next_json(socket).await
+    let setup =
+        json!({"setup": {"model": model, "generationConfig": {"responseModalities": ["AUDIO"]}}});
+    send_setup(socket, &setup).await
 }
 
 async fn close_of(socket: &mut LiveSocket) -> (CloseCode, String) {

@@ -9,22 +9,15 @@
 //! its VM env).
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use vertex_passthrough_core::config::{proto_struct, Config};
-use vertex_passthrough_tests::harness::repo_root;
+use vertex_passthrough_tests::harness::{
+    self, bin_dir, json_diff, load_yaml, repo_root, PRODUCTION,
+};
 
 const FIXTURE_KEY: &str = "tests/fixtures/service_account_a.json";
-
-/// Where cargo put this package's binaries (google-emulator, live-client) for this test run, so
-/// the script uses them instead of building release ones.
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_google-emulator"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// `scripts/run.sh ARGS` from the repository root, with the Google variables of the caller's
 /// environment removed and `env` added.
@@ -287,18 +280,6 @@ fn docker_compose_for_vertex_uses_envoy_yaml_as_shipped() {
     }
 }
 
-/// The lines of `rendered` that differ from `source` (same line count expected), as pairs.
-fn changed_lines(source: &str, rendered: &str) -> Vec<(String, String)> {
-    let a: Vec<&str> = source.lines().collect();
-    let b: Vec<&str> = rendered.lines().collect();
-    assert_eq!(a.len(), b.len(), "the rendered config has other lines");
-    a.iter()
-        .zip(&b)
-        .filter(|(x, y)| x != y)
-        .map(|(x, y)| (x.trim().to_string(), y.trim().to_string()))
-        .collect()
-}
-
 #[test]
 fn vertex_mode_starts_envoy_yaml_with_the_key_in_the_vm_env() {
     let run = tempfile::tempdir().unwrap();
@@ -327,26 +308,32 @@ fn vertex_mode_starts_envoy_yaml_with_the_key_in_the_vm_env() {
     assert_eq!(config, format!("{run_dir}/envoy.yaml"));
 
     // envoy/envoy.yaml with only the documented edits: the built filter, the listener on
-    // loopback at the chosen port, and this system's CA bundle if it lives elsewhere.
-    let source = std::fs::read_to_string(repo_root().join("envoy/envoy.yaml")).unwrap();
-    let rendered = std::fs::read_to_string(&config).unwrap();
+    // loopback at the chosen port, and this system's CA bundle where it names one.
+    let source = load_yaml(&repo_root().join(PRODUCTION)).unwrap();
+    let rendered = load_yaml(Path::new(&config)).unwrap();
     let wasm = repo_root().join("target/wasm32-wasip1/release/vertex_passthrough.wasm");
-    let expected: BTreeSet<(String, String)> = [
-        (
-            "local: { filename: /etc/envoy/vertex_passthrough.wasm }".to_string(),
-            format!("local: {{ filename: {} }}", wasm.display()),
-        ),
-        (
-            "socket_address: { address: 0.0.0.0, port_value: 4000 }".to_string(),
-            "socket_address: { address: 127.0.0.1, port_value: 4100 }".to_string(),
-        ),
+    let listener = "static_resources.listeners[0].address.socket_address";
+    let filename = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.vm_config.code.local.filename";
+    let changed: BTreeSet<String> = json_diff(&source, &rendered)
+        .into_iter()
+        .filter(|place| {
+            !place.ends_with("trusted_ca.filename")
+                || at(&source, place) != "/etc/ssl/certs/ca-certificates.crt"
+        })
+        .collect();
+    let expected: BTreeSet<String> = [
+        format!("{listener}.address"),
+        format!("{listener}.port_value"),
+        filename.to_string(),
     ]
     .into();
-    let changed: BTreeSet<(String, String)> = changed_lines(&source, &rendered)
-        .into_iter()
-        .filter(|(from, _)| !from.contains("/etc/ssl/certs/ca-certificates.crt"))
-        .collect();
     assert_eq!(changed, expected);
+    assert_eq!(at(&rendered, &format!("{listener}.address")), "127.0.0.1");
+    assert_eq!(at(&rendered, &format!("{listener}.port_value")), 4100);
+    assert_eq!(
+        at(&rendered, filename),
+        &Value::from(wasm.display().to_string())
+    );
 
     // gcloud's application-default credentials: the same config with the credential type that
     // reads them; Envoy and the filter accept it.
@@ -363,15 +350,25 @@ fn vertex_mode_starts_envoy_yaml_with_the_key_in_the_vm_env() {
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "authorized_user:\n{stdout}\n{stderr}");
-    let rendered = std::fs::read_to_string(&config).unwrap();
-    let changed = changed_lines(&source, &rendered);
-    assert!(
-        changed.contains(&(
-            "default: { type: service_account, key_env: VERTEX_SA_KEY }".to_string(),
-            "default: { type: authorized_user, key_env: VERTEX_SA_KEY }".to_string()
-        )),
-        "{changed:?}"
-    );
+    let rendered = load_yaml(Path::new(&config)).unwrap();
+    let shipped = harness::plugin_config_of(&source).unwrap();
+    let mut plugin = harness::plugin_config_of(&rendered).unwrap();
+    assert_eq!(plugin["credentials"]["default"]["type"], "authorized_user");
+    plugin["credentials"]["default"]["type"] = "service_account".into();
+    assert_eq!(plugin, shipped, "only the credential's type differs");
+}
+
+/// The value at a place `json_diff` names (`a.b[0].c`).
+fn at<'a>(config: &'a Value, place: &str) -> &'a Value {
+    let mut value = config;
+    for part in place.split('.') {
+        let (key, indexes) = part.split_once('[').unwrap_or((part, ""));
+        value = &value[key];
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            value = &value[index.trim_end_matches(']').parse::<usize>().unwrap()];
+        }
+    }
+    value
 }
 
 #[test]

@@ -6,11 +6,10 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rand::Rng;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::dns::{DnsServer, Zone};
 use vertex_passthrough_tests::emulator::{
     Emulator, EmulatorOptions, TokenEndpoint, SERVICE_ACCOUNT_A_JSON,
@@ -19,6 +18,7 @@ use vertex_passthrough_tests::harness::{
     json_diff, load_yaml, production_config, production_edit_paths, repo_root, Envoy, EnvoyOptions,
     ProductionEdits, PRODUCTION,
 };
+use vertex_passthrough_tests::stack::send_setup;
 
 /// envoy/envoy.yaml's one client key: its api_keys entry is sha256("replace-me").
 const SHIPPED_KEY: &str = "replace-me";
@@ -141,20 +141,7 @@ impl Production {
         let (mut socket, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("the upgrade succeeds");
-        socket.send(Message::Text(setup.to_string())).await.unwrap();
-        let answer = loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-                .await
-                .expect("an answer within 10 s")
-                .expect("the session is open")
-                .expect("a valid frame");
-            match message {
-                Message::Text(text) => break serde_json::from_str::<Value>(&text).unwrap(),
-                Message::Binary(bytes) => break serde_json::from_slice::<Value>(&bytes).unwrap(),
-                Message::Close(frame) => panic!("closed instead of answering: {frame:?}"),
-                _ => continue,
-            }
-        };
+        let answer = send_setup(&mut socket, &setup).await;
         socket.close(None).await.ok();
         answer
     }

@@ -10,13 +10,13 @@
 //! same target/debug binaries `make run` builds, unless this run uses another target dir).
 //! `make build` still runs.
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vertex_passthrough_tests::harness::repo_root;
+use vertex_passthrough_tests::harness::{bin_dir, repo_root};
 
 /// `make build` may have to compile the filter first; the rest takes seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(240);
@@ -31,13 +31,6 @@ const DEFAULT_PORTS: [(&str, u16); 6] = [
     ("VP_METADATA_PORT", 8082),
     ("VP_VERTEX_PORT", 8443),
 ];
-
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_google-emulator"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// Distinct free loopback ports (bound together, then released).
 fn free_ports(n: usize) -> Vec<u16> {

@@ -38,7 +38,7 @@ pub async fn run(
         oauth: emulator.oauth_addr.port(),
         ..upstreams
     };
-    let bootstrap = envoy_config::bootstrap(Variant::OursSa, upstreams, wasm);
+    let bootstrap = envoy_config::bootstrap(Variant::OursSa, upstreams, wasm)?;
     let envoy = Envoy::start(envoy_bin, "cold", &bootstrap, dir, concurrency).await?;
     let client = reqwest::Client::builder()
         .no_proxy()

@@ -1,5 +1,5 @@
-//! The Envoy configs the bench runs, built here so the variants provably differ only where they
-//! must: the Wasm filter (none, the floor, ours) and how the routes recognise a request for the
+//! The Envoy configs the bench runs: `bench/envoy.bench.yaml` filled here by the harness's
+//! renderer, so the variants provably differ only where they must: the Wasm filter (none, the floor, ours) and how the routes recognise a request for the
 //! upstream (bare: every request, and the route adds `authorization`; with a filter: the marker
 //! header, removed before forwarding, as in envoy/envoy.yaml). Routes and clusters keep
 //! production's per-route settings (no timeout, idle timeout, retry policy, WebSocket upgrades)
@@ -10,8 +10,11 @@ use crate::variant::{Variant, CLIENT_KEY, STATIC_TOKEN};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use vertex_passthrough_tests::harness::{render_file, repo_root};
 
 pub const LISTENER: &str = "bench";
+/// The bootstrap every variant fills.
+const TEMPLATE: &str = "bench/envoy.bench.yaml";
 const MARKER: &str = "x-vertex-passthrough";
 
 /// Where the upstreams listen, all on 127.0.0.1.
@@ -33,28 +36,34 @@ pub struct Wasm<'a> {
     pub candidate: Option<&'a Path>,
 }
 
-/// The whole bootstrap for `variant`; listener and admin on port 0 (read back from the admin).
-pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> Value {
-    let static_token = || plugin_config(json!({"type": "access_token", "token": STATIC_TOKEN}));
+/// The whole bootstrap for `variant`: `TEMPLATE` filled; listener and admin on port 0 (read
+/// back from the admin).
+pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow::Result<Value> {
+    let pool = matches!(variant, Variant::OursPool | Variant::OursPoolSa);
+    let static_token =
+        || plugin_config(json!({"type": "access_token", "token": STATIC_TOKEN}), pool);
     let service_account = || {
-        plugin_config(json!({
-            "type": "service_account",
-            "key": serde_json::from_str::<Value>(
-                vertex_passthrough_tests::emulator::SERVICE_ACCOUNT_A_JSON
-            ).unwrap_or(Value::Null),
-        }))
+        plugin_config(
+            json!({
+                "type": "service_account",
+                "key": serde_json::from_str::<Value>(
+                    vertex_passthrough_tests::emulator::SERVICE_ACCOUNT_A_JSON
+                ).unwrap_or(Value::Null),
+            }),
+            pool,
+        )
     };
     let candidate = wasm.candidate.unwrap_or(wasm.ours);
     let mut http_filters = Vec::new();
     match variant {
         Variant::Bare => {}
         Variant::Floor => http_filters.push(wasm_filter("floor", wasm.floor, None)),
-        Variant::Ours => http_filters.push(wasm_filter(
+        Variant::Ours | Variant::OursPool => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
             Some(static_token()),
         )),
-        Variant::OursSa => http_filters.push(wasm_filter(
+        Variant::OursSa | Variant::OursPoolSa => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
             Some(service_account()),
@@ -80,35 +89,19 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> Value {
         cluster("sse_upstream", upstreams.sse),
         cluster("ws_upstream", upstreams.ws),
     ];
-    if matches!(variant, Variant::OursSa | Variant::CandidateSa) {
+    if variant.service_account() {
         clusters.push(cluster("google_oauth", upstreams.oauth));
     }
 
-    json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-        "static_resources": {
-            "listeners": [{
-                "name": LISTENER,
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                        "stat_prefix": "bench",
-                        "codec_type": "AUTO",
-                        "merge_slashes": true,
-                        "upgrade_configs": [{"upgrade_type": "websocket"}],
-                        "http_filters": http_filters,
-                        "route_config": {
-                            "name": "bench",
-                            "virtual_hosts": [{"name": "bench", "domains": ["*"], "routes": routes(variant)}]
-                        }
-                    }
-                }]}]
-            }],
-            "clusters": clusters
-        }
-    })
+    render_file(
+        &repo_root().join(TEMPLATE),
+        &[
+            ("LISTENER", LISTENER.into()),
+            ("HTTP_FILTERS", Value::Array(http_filters)),
+            ("ROUTES", routes(variant)),
+            ("CLUSTERS", Value::Array(clusters)),
+        ],
+    )
 }
 
 /// The client key's hash, as an operator would write it in `api_keys`.
@@ -118,15 +111,23 @@ fn client_key_hash() -> String {
     format!("sha256:{hex}")
 }
 
-fn plugin_config(credential: Value) -> String {
+/// With `pool`, also the alias `gemini-pool` on two deployments (two regions, equal weight).
+fn plugin_config(credential: Value, pool: bool) -> String {
+    let mut model_list = vec![
+        json!({"model_name": "gemini-flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}}),
+        json!({"model_name": "gemini-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}}),
+    ];
+    if pool {
+        for location in ["us-central1", "us-east5"] {
+            model_list.push(json!({"model_name": "gemini-pool", "litellm_params": {
+                "model": "vertex_ai/gemini-2.0-flash", "vertex_location": location}}));
+        }
+    }
     json!({
         "vertex_project": "proj-alpha",
         "vertex_location": "us-central1",
         "credentials": {"default": credential},
-        "model_list": [
-            {"model_name": "gemini-flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}},
-            {"model_name": "gemini-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}}
-        ],
+        "model_list": model_list,
         "api_keys": [client_key_hash()],
     })
     .to_string()

@@ -6,7 +6,7 @@
 
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
-use crate::variant::{sdk_call, Variant, REST_PATH};
+use crate::variant::{sdk_call, Variant};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +17,7 @@ pub const WARMUP_REQUESTS: usize = 300;
 /// Envoy starts far slower under valgrind.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Instructions per request for every variant, in `Variant::all()` order.
+/// Instructions per request for every variant, in `Variant::all()` order, then `Variant::PICKS`.
 pub async fn run(
     envoy_bin: &Path,
     dir: &Path,
@@ -26,7 +26,7 @@ pub async fn run(
     requests: usize,
 ) -> anyhow::Result<HashMap<Variant, f64>> {
     let mut per_request = HashMap::new();
-    for &variant in Variant::all() {
+    for &variant in Variant::all().iter().chain(&Variant::PICKS) {
         let out = dir.join(format!("callgrind-{}.out", variant.key()));
         let dump = dir.join(format!("callgrind-{}.out.1", variant.key()));
         let _ = std::fs::remove_file(&dump);
@@ -39,7 +39,7 @@ pub async fn run(
             format!("--callgrind-out-file={}", out.display()),
         ];
         let name = format!("{}-callgrind", variant.key());
-        let bootstrap = envoy_config::bootstrap(variant, upstreams, wasm);
+        let bootstrap = envoy_config::bootstrap(variant, upstreams, wasm)?;
         let envoy = Envoy::start_under(
             &wrapper,
             START_TIMEOUT,
@@ -55,9 +55,9 @@ pub async fn run(
             .pool_max_idle_per_host(1)
             .timeout(Duration::from_secs(120))
             .build()?;
-        send(&client, &envoy, WARMUP_REQUESTS).await?;
+        send(&client, &envoy, variant, WARMUP_REQUESTS).await?;
         callgrind_control(&["-i", "on"], envoy.pid())?;
-        send(&client, &envoy, requests).await?;
+        send(&client, &envoy, variant, requests).await?;
         callgrind_control(&["-d"], envoy.pid())?;
         callgrind_control(&["-i", "off"], envoy.pid())?;
         drop(envoy);
@@ -72,9 +72,14 @@ pub async fn run(
     Ok(per_request)
 }
 
-async fn send(client: &reqwest::Client, envoy: &Envoy, requests: usize) -> anyhow::Result<()> {
+async fn send(
+    client: &reqwest::Client,
+    envoy: &Envoy,
+    variant: Variant,
+    requests: usize,
+) -> anyhow::Result<()> {
     for _ in 0..requests {
-        let resp = sdk_call(client, &envoy.url(REST_PATH))
+        let resp = sdk_call(client, &envoy.url(variant.rest_path()))
             .send()
             .await
             .with_context(|| format!("request through Envoy ({}) under callgrind", envoy.name))?;

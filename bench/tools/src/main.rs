@@ -129,7 +129,7 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
     let mut envoys: HashMap<Variant, Envoy> = HashMap::new();
     for &variant in Variant::all() {
         eprintln!("vp-bench: starting Envoy ({})", variant.key());
-        let bootstrap = envoy_config::bootstrap(variant, ports, &wasm);
+        let bootstrap = envoy_config::bootstrap(variant, ports, &wasm)?;
         let envoy = Envoy::start(
             &envoy_bin,
             variant.key(),

@@ -116,7 +116,7 @@ impl Results<'_> {
             "| Envoy with | instructions per request | × bare | floor ÷ this |"
         );
         let _ = writeln!(o, "|---|---:|---:|---:|");
-        for &v in Variant::all() {
+        for &v in Variant::all().iter().chain(&Variant::PICKS) {
             if let Some(n) = ins.get(&v) {
                 let _ = writeln!(
                     o,
@@ -137,6 +137,16 @@ impl Results<'_> {
                 .map(|sa| format!("; the `service_account` path (ours-sa − ours: the response status read for 401s, the clock and the refusal count) {:+.0}", sa - ours))
                 .unwrap_or_default()
         );
+        let difference = |a: Variant, b: Variant| Some(ins.get(&a)? - ins.get(&b)?);
+        if let (Some(pool), Some(pool_sa)) = (
+            difference(Variant::OursPool, Variant::Ours),
+            difference(Variant::OursPoolSa, Variant::OursSa),
+        ) {
+            let _ = writeln!(
+                o,
+                "\nAn alias with two deployments against a path with one: {pool:+.0} with `access_token` (ours-pool − ours: the pick, the count of shared changes and the response status, which the `access_token` path reads only for a pool), {pool_sa:+.0} with `service_account` (ours-pool-sa − ours-sa: the pick alone; the token path reads the count and the status already)."
+            );
+        }
     }
 
     pub fn markdown(&self) -> String {

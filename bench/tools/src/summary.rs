@@ -57,6 +57,7 @@ impl Results<'_> {
         ) {
             let counts: Vec<String> = Variant::all()
                 .iter()
+                .chain(&Variant::PICKS)
                 .filter_map(|v| Some(format!("{} {:.0}", v.key(), self.instructions.get(v)?)))
                 .collect();
             let _ = writeln!(

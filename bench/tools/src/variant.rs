@@ -24,6 +24,11 @@ pub enum Variant {
     Candidate,
     /// The candidate with the `service_account` credential, like `OursSa`.
     CandidateSa,
+    /// `Ours` with requests to an alias with two deployments (`POOL_PATH`): each request picks
+    /// one. Measured in the instructions phase only.
+    OursPool,
+    /// The same with the `service_account` credential, like `OursSa`.
+    OursPoolSa,
 }
 
 static WITH_CANDIDATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -43,6 +48,9 @@ impl Variant {
         Variant::Candidate,
         Variant::CandidateSa,
     ];
+
+    /// Measured in the instructions phase only, after `all()`.
+    pub const PICKS: [Variant; 2] = [Variant::OursPool, Variant::OursPoolSa];
 
     /// Called once at startup: whether a candidate build is measured too.
     pub fn include_candidate(yes: bool) {
@@ -67,6 +75,8 @@ impl Variant {
             Variant::OursSa => "ours-sa",
             Variant::Candidate => "cand",
             Variant::CandidateSa => "cand-sa",
+            Variant::OursPool => "ours-pool",
+            Variant::OursPoolSa => "ours-pool-sa",
         }
     }
 
@@ -79,6 +89,10 @@ impl Variant {
             Variant::OursSa => "vertex-passthrough (`service_account`, cached)",
             Variant::Candidate => "candidate build (`access_token`)",
             Variant::CandidateSa => "candidate build (`service_account`, cached)",
+            Variant::OursPool => "vertex-passthrough, alias with two deployments (`access_token`)",
+            Variant::OursPoolSa => {
+                "vertex-passthrough, alias with two deployments (`service_account`, cached)"
+            }
         }
     }
 
@@ -86,6 +100,22 @@ impl Variant {
     /// the marker header, as in production).
     pub fn marks(self) -> bool {
         self != Variant::Bare
+    }
+
+    /// The REST call this variant's requests make.
+    pub fn rest_path(self) -> &'static str {
+        match self {
+            Variant::OursPool | Variant::OursPoolSa => POOL_PATH,
+            _ => REST_PATH,
+        }
+    }
+
+    /// Whether the credential is the `service_account` one.
+    pub fn service_account(self) -> bool {
+        matches!(
+            self,
+            Variant::OursSa | Variant::CandidateSa | Variant::OursPoolSa
+        )
     }
 
     /// The load phases rotate the order every round so no variant always runs first or last.
@@ -101,6 +131,9 @@ impl Variant {
 /// bare Envoy forwards it as is, the floor filter strips the prefix, ours rewrites it).
 pub const REST_PATH: &str =
     "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
+/// `REST_PATH` with the model an alias of two deployments (the plugin config's `gemini-pool`).
+pub const POOL_PATH: &str =
+    "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-pool:generateContent";
 pub const SSE_PATH: &str =
     "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
 pub const LIVE_PATH: &str =

@@ -31,6 +31,8 @@ pub struct StoreConflict;
 pub trait Host {
     /// Milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+    /// A number that differs between workers, to seed a worker's picks; read once.
+    fn random_seed(&self) -> u64;
 
     /// The current request's whole header map in the proxy-wasm wire format (see
     /// `request_headers`); empty when there is none.

@@ -1,6 +1,7 @@
 //! One HTTP request through the filter: its decision carried out with host calls, then the
 //! response watched for a refused token and, on a Live upgrade, the session.
 
+use crate::config::DeploymentId;
 use crate::host::{Body, Host};
 use crate::live::session::{ClientStep, LiveSession};
 use crate::request_headers::{RequestHeaders, MARKER_HEADER};
@@ -22,6 +23,8 @@ pub struct HttpRequest<H: Host> {
     worker: Rc<WorkerState<H>>,
     /// The fetched token this request carries upstream, for 401 handling.
     carried_token: Option<TokenId>,
+    /// The deployment it went to, for an alias with several: a 429 or 503 cools it down.
+    deployment: Option<DeploymentId>,
     /// Paused for a token: body that arrives meanwhile stays buffered until the root resumes
     /// the request with the token set.
     awaiting_token: bool,
@@ -36,6 +39,7 @@ impl<H: Host> HttpRequest<H> {
             context_id,
             worker,
             carried_token: None,
+            deployment: None,
             awaiting_token: false,
             awaiting_body: None,
             live: None,
@@ -99,6 +103,7 @@ impl<H: Host> HttpRequest<H> {
                     }
                 }
                 self.carried_token = forwarding.token;
+                self.deployment = forwarding.deployment();
                 if let Some(target) = forwarding.live() {
                     let seed = proxy.host.now_ms() ^ u64::from(self.context_id).rotate_left(32);
                     self.live = Some(LiveSession::new(target.clone(), seed));
@@ -167,10 +172,15 @@ impl<H: Host> HttpRequest<H> {
             .carried_token
             .or_else(|| worker.tokens.token_handed_to(self.context_id));
         // The status is read only when something depends on it.
-        if carried.is_none() && self.live.is_none() {
+        if carried.is_none() && self.live.is_none() && self.deployment.is_none() {
             return Flow::Continue;
         }
         let status = worker.proxy.host.response_status();
+        // A request that waited and got no token was answered by the filter, not by Vertex.
+        let reached_vertex = !self.awaiting_token || carried.is_some();
+        if let Some(id) = self.deployment.filter(|_| reached_vertex) {
+            worker.deployment_answered(id, status);
+        }
         if let (Some(token), Some(401)) = (carried, status) {
             worker.tokens.token_refused(&worker.proxy, token);
         }

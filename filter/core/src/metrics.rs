@@ -1,5 +1,6 @@
 //! Metrics, defined once per worker under `vertex_passthrough.` and incremented by id.
 
+use crate::config::{DeploymentId, Pool};
 use crate::host::{Host, MetricKind};
 use std::cell::Cell;
 
@@ -78,12 +79,25 @@ pub struct Metrics {
     pub token_fetch_failures: Metric,
     pub token_cache_hits: Metric,
     pub token_waits: Metric,
-    /// Counted as soon as it happens: workers compare its process total to know that a token
-    /// was refused elsewhere (see `token::worker_copy`).
     pub upstream_unauthorized: Metric,
+    /// Deployments put in cooldown.
+    pub deployment_cooldowns: Metric,
+    /// Changes to shared data that workers keep copies of (a token Vertex refused, a deployment's
+    /// cooldown), counted as soon as the shared entry is written: workers compare its process
+    /// total to know their copies are stale (see `token::worker_copy`, `deployments`). One count
+    /// for both, so a request reads one number for all its copies (`moment`).
+    pub shared_changes: Metric,
+    /// Per deployment of each alias with several, in `Config::pools` order.
+    pub deployments: Vec<Vec<DeploymentMetrics>>,
     /// Per credential, in `Config::credentials` order.
     pub token_remaining_seconds: Vec<Metric>,
     pub live: LiveMetrics,
+}
+
+/// One deployment of an alias with several: requests it was picked for, and its cooldowns.
+pub struct DeploymentMetrics {
+    pub requests: Metric,
+    pub cooldowns: Metric,
 }
 
 /// Gemini Live sessions: counts, traffic each way, and the `usageMetadata` Vertex reported.
@@ -116,6 +130,9 @@ impl Metrics {
             token_cache_hits: counter("token.cache_hits"),
             token_waits: counter("token.waits"),
             upstream_unauthorized: counter("upstream_unauthorized"),
+            deployment_cooldowns: counter("deployment_cooldowns"),
+            shared_changes: counter("shared_changes"),
+            deployments: Vec::new(),
             token_remaining_seconds: credential_names
                 .iter()
                 .map(|name| {
@@ -139,6 +156,37 @@ impl Metrics {
                 total_tokens: counter("live.total_tokens"),
             },
         }
+    }
+
+    /// With the counters of each deployment of `pools`, as
+    /// `deployment.<alias>.<index>.{requests,cooldowns}` (a `.` in the alias written `_`).
+    pub fn with_deployments(mut self, host: &impl Host, pools: &[Pool]) -> Metrics {
+        self.deployments = pools
+            .iter()
+            .map(|pool| {
+                let alias = pool.alias.replace('.', "_");
+                (0..pool.deployments.len())
+                    .map(|index| {
+                        let counter = |what: &str| {
+                            Metric::define(
+                                host,
+                                MetricKind::Counter,
+                                &format!("deployment.{alias}.{index}.{what}"),
+                            )
+                        };
+                        DeploymentMetrics {
+                            requests: counter("requests"),
+                            cooldowns: counter("cooldowns"),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        self
+    }
+
+    pub fn deployment(&self, id: DeploymentId) -> Option<&DeploymentMetrics> {
+        self.deployments.get(id.pool)?.get(id.index)
     }
 
     pub fn rejected(&self, http_code: u32) -> &Metric {
@@ -167,6 +215,8 @@ impl Metrics {
             &self.token_cache_hits,
             &self.token_waits,
             &self.upstream_unauthorized,
+            &self.deployment_cooldowns,
+            &self.shared_changes,
             &self.live.sessions_opened,
             &self.live.sessions_closed,
             &self.live.setups_refused,
@@ -179,6 +229,10 @@ impl Metrics {
             &self.live.total_tokens,
         ] {
             m.flush(host);
+        }
+        for deployment in self.deployments.iter().flatten() {
+            deployment.requests.flush(host);
+            deployment.cooldowns.flush(host);
         }
     }
 }

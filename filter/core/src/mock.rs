@@ -20,6 +20,8 @@ pub struct MockProxy {
     shared: RefCell<HashMap<String, (Vec<u8>, u32)>>,
     /// Metrics by id: name and process-wide value.
     metrics: RefCell<Vec<(String, u64)>>,
+    /// Workers made so far.
+    workers: Cell<u64>,
 }
 
 impl MockProxy {
@@ -28,12 +30,15 @@ impl MockProxy {
             now_ms: Cell::new(T0),
             shared: RefCell::default(),
             metrics: RefCell::default(),
+            workers: Cell::new(0),
         })
     }
 
     /// A worker of this proxy.
     pub fn worker(self: &Rc<Self>) -> MockHost {
+        self.workers.set(self.workers.get() + 1);
         MockHost(Rc::new(MockWorker {
+            seed: self.workers.get(),
             proxy: Rc::clone(self),
             current: Cell::new(0),
             requests: RefCell::default(),
@@ -45,6 +50,7 @@ impl MockProxy {
             tick: Cell::new(None),
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
+            metric_reads: Cell::new(0),
         }))
     }
 
@@ -103,6 +109,7 @@ pub struct MockCallout {
 
 pub struct MockWorker {
     proxy: Rc<MockProxy>,
+    seed: u64,
     /// The request host calls act on.
     current: Cell<u32>,
     requests: RefCell<HashMap<u32, MockRequest>>,
@@ -117,6 +124,8 @@ pub struct MockWorker {
     /// Host calls that hand data back, counted: shared-data reads and response-status reads.
     shared_reads: Cell<usize>,
     status_reads: Cell<usize>,
+    /// Reads of a metric's process-wide value.
+    metric_reads: Cell<usize>,
 }
 
 /// One worker's host: a handle, cloned freely.
@@ -203,6 +212,11 @@ impl MockHost {
         self.0.shared_reads.get()
     }
 
+    /// Metric values this worker read.
+    pub fn metric_reads(&self) -> usize {
+        self.0.metric_reads.get()
+    }
+
     /// Response-status reads this worker made.
     pub fn status_reads(&self) -> usize {
         self.0.status_reads.get()
@@ -217,6 +231,11 @@ impl MockHost {
 impl Host for MockHost {
     fn now_ms(&self) -> u64 {
         self.0.proxy.now_ms.get()
+    }
+
+    fn random_seed(&self) -> u64 {
+        // Distinct per worker, the same from run to run.
+        self.0.seed
     }
 
     fn request_header_map(&self) -> Vec<u8> {
@@ -363,6 +382,7 @@ impl Host for MockHost {
     }
 
     fn metric_value(&self, id: u32) -> Option<u64> {
+        self.0.metric_reads.set(self.0.metric_reads.get() + 1);
         self.0
             .proxy
             .metrics

@@ -1,10 +1,12 @@
 //! What one worker keeps for all its requests, and the decision each request's headers get.
 
 use crate::client_auth::VerifiedKeys;
-use crate::config::Config;
+use crate::config::{Config, DeploymentId};
+use crate::deployments::Deployments;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
 use crate::metrics::Metrics;
+use crate::moment::Moment;
 use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 use crate::routing::memo::RouteMemo;
 use crate::routing::openai_body;
@@ -28,24 +30,43 @@ pub struct WorkerState<H: Host> {
     /// Where this worker's recent REST paths went.
     pub routes: RefCell<RouteMemo>,
     pub tokens: TokenBroker,
+    pub deployments: Deployments,
 }
 
 impl<H: Host> WorkerState<H> {
-    /// Defines the metrics and creates the credentials' shared entries.
+    /// Defines the metrics and creates the shared entries of the credentials and cooldowns.
     pub fn new(host: H, config: Config) -> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
-        let metrics = Metrics::define(&host, &names);
+        let metrics = Metrics::define(&host, &names).with_deployments(&host, &config.pools);
+        let seed = host.random_seed();
         let proxy = Proxy {
             host,
             config,
             metrics,
         };
         let tokens = TokenBroker::new(&proxy);
+        let deployments = Deployments::new(&proxy, seed);
         WorkerState {
             proxy,
             verified_keys: RefCell::default(),
             routes: RefCell::default(),
             tokens,
+            deployments,
+        }
+    }
+
+    /// Root tick: tokens fetched and refreshed, waiters served, ended cooldowns cleared,
+    /// counters handed to the proxy.
+    pub fn on_tick(&self) {
+        self.deployments
+            .on_tick(&self.proxy, self.proxy.host.now_ms());
+        self.tokens.on_tick(&self.proxy);
+    }
+
+    /// Vertex answered `status` to a request that deployment `id` served.
+    pub fn deployment_answered(&self, id: DeploymentId, status: Option<u16>) {
+        if let Some(status) = status {
+            self.deployments.answered(&self.proxy, id, status);
         }
     }
 
@@ -76,11 +97,8 @@ impl<H: Host> WorkerState<H> {
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-        let routed = self
-            .routes
-            .borrow_mut()
-            .route(config, prefix, rest, upgrade);
-        let routed = match routed {
+        let moment = Moment::new(&self.proxy);
+        let routed = match self.route(prefix, rest, upgrade, &moment) {
             Ok(routed) => routed,
             Err(error) => return Decision::Reject(error),
         };
@@ -90,7 +108,9 @@ impl<H: Host> WorkerState<H> {
             return Decision::Reject(error);
         }
         match routed {
-            Routed::Forward(destination) => self.forward(context_id, destination, upgrade, None),
+            Routed::Forward(destination) => {
+                self.forward(context_id, destination, upgrade, None, &moment)
+            }
             Routed::ReadBody(call) => Decision::ReadBody(call),
         }
     }
@@ -103,6 +123,7 @@ impl<H: Host> WorkerState<H> {
                 Rc::new(request.destination),
                 false,
                 request.body,
+                &Moment::new(&self.proxy),
             ),
             Err(error) => Decision::Reject(error),
         }
@@ -115,11 +136,18 @@ impl<H: Host> WorkerState<H> {
         destination: Rc<Destination>,
         upgrade: bool,
         body: Option<Vec<u8>>,
+        moment: &Moment<H>,
     ) -> Decision {
+        if let Some(counters) = destination
+            .deployment
+            .and_then(|id| self.proxy.metrics.deployment(id))
+        {
+            counters.requests.increment();
+        }
         let (authorization, token) =
             match self
                 .tokens
-                .token_for(&self.proxy, context_id, destination.credential)
+                .token_at(&self.proxy, context_id, destination.credential, moment)
             {
                 TokenStep::Use {
                     authorization,
@@ -135,6 +163,34 @@ impl<H: Host> WorkerState<H> {
             upgrade,
             body,
         })
+    }
+}
+
+impl<H: Host> WorkerState<H> {
+    /// Where the request goes; to an alias with several deployments, the one picked for it.
+    fn route(
+        &self,
+        prefix: &str,
+        rest: &str,
+        upgrade: bool,
+        moment: &Moment<H>,
+    ) -> Result<Routed, ErrorResponse> {
+        let config = &self.proxy.config;
+        let mut routes = self.routes.borrow_mut();
+        let first = routes.route(config, prefix, rest, upgrade, 0)?;
+        let Some(id) = (match &first {
+            Routed::Forward(destination) => destination.deployment,
+            Routed::ReadBody(_) => None,
+        }) else {
+            return Ok(first);
+        };
+        let index = self.deployments.pick(&self.proxy, id.pool, moment);
+        let destination = if index == id.index {
+            first
+        } else {
+            routes.route(config, prefix, rest, upgrade, index)?
+        };
+        Ok(destination)
     }
 }
 
@@ -170,6 +226,11 @@ impl Forwarding {
     /// The request waits for its token (the root resumes or fails it).
     pub fn waits_for_token(&self) -> bool {
         self.authorization.is_none()
+    }
+
+    /// The deployment picked, for an alias with several.
+    pub fn deployment(&self) -> Option<DeploymentId> {
+        self.destination.deployment
     }
 
     /// The Live session this upgrade opens.

@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let routed = routing::route(config, "/vertex_ai", &path, upgrade);
     let remembered = MEMO.with(|memo| {
         memo.borrow_mut()
-            .route(config, "/vertex_ai", &path, upgrade)
+            .route(config, "/vertex_ai", &path, upgrade, 0)
     });
     assert_eq!(remembered, routed);
     check_routed(config, routed, data);

@@ -73,6 +73,14 @@ impl Host for ProxyWasm {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 
+    fn random_seed(&self) -> u64 {
+        // Workers configure at different nanoseconds.
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
+
     fn request_header_map(&self) -> Vec<u8> {
         let mut data: *mut u8 = std::ptr::null_mut();
         let mut size: usize = 0;

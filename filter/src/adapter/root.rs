@@ -62,8 +62,9 @@ impl RootContext for Root {
         match Config::load(&json, &env) {
             Ok(config) => {
                 log::info!(
-                    "vertex-passthrough configured: {} model aliases, {} credentials ({}), {} projects",
+                    "vertex-passthrough configured: {} model aliases ({} with several deployments), {} credentials ({}), {} projects",
                     config.aliases.len(),
+                    config.pools.len(),
                     config.credentials.len(),
                     config.credentials.iter().map(|c| format!("{}: {}", c.name, c.kind())).collect::<Vec<_>>().join(", "),
                     config.projects.len()
@@ -82,7 +83,7 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         if let Some(worker) = &self.worker {
-            worker.tokens.on_tick(&worker.proxy);
+            worker.on_tick();
         }
     }
 

@@ -264,6 +264,17 @@ impl Emulator {
             .push_back((status, body));
     }
 
+    /// Model calls in `project` at `location` get 429 RESOURCE_EXHAUSTED from now on (`true`),
+    /// or are served again (`false`), as Vertex answers a project's spent regional quota.
+    pub fn set_quota_exhausted(&self, project: &str, location: &str, exhausted: bool) {
+        let place = (project.to_owned(), location.to_owned());
+        let mut controls = lock(&self.shared.controls);
+        controls.exhausted.retain(|p| *p != place);
+        if exhausted {
+            controls.exhausted.push(place);
+        }
+    }
+
     /// Tokens issued so far get 401 at Vertex from now on; new ones are valid.
     pub fn revoke_all_tokens(&self) {
         lock(&self.shared.tokens).revoke_all();

@@ -18,6 +18,8 @@ pub(crate) struct Controls {
     pub expires_in_as_string: bool,
     /// Canned answers for the next Vertex REST requests that pass every check.
     pub vertex_overrides: VecDeque<(u16, serde_json::Value)>,
+    /// (project, location) pairs whose quota is spent: their model calls get 429.
+    pub exhausted: Vec<(String, String)>,
 }
 
 pub(crate) struct Shared {
@@ -70,6 +72,7 @@ impl Shared {
                 token_lifetime_s: config.token_lifetime_s,
                 expires_in_as_string: false,
                 vertex_overrides: VecDeque::new(),
+                exhausted: Vec::new(),
             }),
             token_answers_held: tokio::sync::watch::Sender::new(false),
             tokens: Mutex::new(TokenStore::default()),

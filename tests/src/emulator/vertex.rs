@@ -306,6 +306,15 @@ fn model_method(
             "Unable to submit request because it must have at least one contents field.",
         );
     }
+    let place = (call.project.clone(), call.location.clone());
+    if lock(&shared.controls).exhausted.contains(&place) {
+        return google_error(
+            429,
+            "RESOURCE_EXHAUSTED",
+            "Resource exhausted. Please try again later. Please refer to \
+             https://cloud.google.com/vertex-ai/generative-ai/docs/error-code-429 for more details.",
+        );
+    }
     // A queued answer replaces the model's, for a request that passed every check.
     let queued = lock(&shared.controls).vertex_overrides.pop_front();
     if let Some((status, value)) = queued {

@@ -245,6 +245,44 @@ impl Envoy {
         Ok(stats)
     }
 
+    /// Runs `load`, then checks that each of Envoy's `workers` workers accepted at least one new
+    /// client connection during it (`what` names the load in the failure); returns `load`'s
+    /// output. The kernel spreads connections over the workers, so a load of fresh connections
+    /// reaches each of them.
+    pub async fn assert_every_worker_took_part<T>(
+        &self,
+        workers: usize,
+        what: &str,
+        load: impl std::future::Future<Output = T>,
+    ) -> T {
+        let before = self.connections_per_worker().await.expect("admin stats");
+        let output = load.await;
+        let after = self.connections_per_worker().await.expect("admin stats");
+        assert_eq!(
+            after.len(),
+            workers,
+            "{workers} workers' listener stats: {after:?}"
+        );
+        for (worker, count) in &after {
+            assert!(
+                count > before.get(worker).unwrap_or(&0),
+                "{worker} took none of {what}: {before:?} → {after:?}"
+            );
+        }
+        output
+    }
+
+    /// Checks that Envoy logged nothing at critical and no panic (the SDK's panic hook logs at
+    /// critical).
+    pub fn assert_nothing_critical_logged(&self) {
+        for line in self.log().lines() {
+            assert!(
+                !line.contains("[critical]") && !line.contains("panicked"),
+                "Envoy logged: {line}"
+            );
+        }
+    }
+
     /// Counters and gauges whose name starts with `prefix`.
     pub async fn stats_with_prefix(&self, prefix: &str) -> anyhow::Result<BTreeMap<String, u64>> {
         let mut stats = self.stats().await?;

@@ -13,9 +13,10 @@ mod validate;
 mod variants;
 
 pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
-pub use paths::{envoy_binary, repo_root, wasm_path};
+pub use paths::{bin_dir, envoy_binary, repo_root, wasm_path};
 pub use render::{
-    json_diff, load_yaml, production_config, production_edit_paths, render_test_config,
-    ProductionEdits, PRODUCTION, PRODUCTION_CA_BUNDLE, PRODUCTION_WASM, TEMPLATE,
+    apply_edits, json_diff, load_yaml, plugin_config_of, production_config, production_edit_paths,
+    render, render_file, render_test_config, to_yaml, Edit, ProductionEdits, PRODUCTION,
+    PRODUCTION_CA_BUNDLE, PRODUCTION_WASM, TEMPLATE,
 };
 pub use validate::{validate_config, validate_config_with};

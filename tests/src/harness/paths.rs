@@ -35,3 +35,22 @@ pub fn wasm_path() -> PathBuf {
     }
     path
 }
+
+/// Where cargo put this package's binaries (google-emulator, live-client, render-envoy-config)
+/// for the running test: the directory above the test executable's `deps/`.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
+    let dir = if dir.ends_with("deps") {
+        dir.parent().map(PathBuf::from).unwrap_or(dir)
+    } else {
+        dir
+    };
+    if !dir.join("google-emulator").is_file() {
+        panic!(
+            "google-emulator is not in {}: run the tests with cargo test -p vertex-passthrough-tests",
+            dir.display()
+        );
+    }
+    dir
+}

@@ -1,5 +1,6 @@
 //! Renders `tests/envoy/envoy.test.yaml`: each `{{NAME}}` becomes a JSON value, which YAML reads
 //! as it is (YAML is a superset of JSON), so no value ever needs YAML escaping.
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -66,9 +67,21 @@ pub fn render_test_config(opts: &EnvoyOptions) -> anyhow::Result<String> {
             bail!("upstream {name} at {addr}: the test template expects 127.0.0.1");
         }
     }
-    render(&template, &values)
+    render(&template, &values).context(TEMPLATE)
 }
 
+/// The YAML file at `path` with its `{{NAME}}` placeholders filled, as JSON.
+pub fn render_file(path: &Path, values: &[(&str, Value)]) -> anyhow::Result<Value> {
+    let template =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let filled = render(&template, values).with_context(|| format!("{}", path.display()))?;
+    let yaml: serde_yaml::Value = serde_yaml::from_str(&filled)
+        .with_context(|| format!("parsing {} filled", path.display()))?;
+    serde_json::to_value(yaml).with_context(|| format!("{} as JSON", path.display()))
+}
+
+/// `template` with each `{{NAME}}` replaced by its value as JSON; a placeholder left without a
+/// value is an error.
 pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String> {
     let mut out = template.to_string();
     for (name, value) in values {
@@ -77,7 +90,7 @@ pub fn render(template: &str, values: &[(&str, Value)]) -> anyhow::Result<String
     if let Some(at) = out.find("{{") {
         let rest = out.get(at..).unwrap_or_default();
         let placeholder: String = rest.chars().take_while(|c| *c != '}').collect();
-        bail!("{TEMPLATE}: no value for {placeholder}}}}}");
+        bail!("no value for {placeholder}}}}}");
     }
     Ok(out)
 }
@@ -102,50 +115,28 @@ pub struct ProductionEdits {
 /// Ports stay as shipped: Vertex and OAuth are reached on port 443 of the resolved address.
 pub fn production_config(edits: &ProductionEdits) -> anyhow::Result<Value> {
     let mut config = load_yaml(&repo_root().join(PRODUCTION))?;
-    let resolver = json!({
-        "name": "envoy.network.dns_resolver.cares",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
-            "resolvers": [{"socket_address": {"address": edits.dns.ip().to_string(), "port_value": edits.dns.port()}}],
-            "use_resolvers_as_fallback": false,
-            "dns_resolver_options": {"no_default_search_domain": true},
-        },
-    });
-
-    let admin = config
-        .pointer_mut("/admin/address/socket_address/port_value")
-        .context("envoy.yaml: no admin port")?;
-    *admin = 0.into();
-    let listener = config
-        .pointer_mut("/static_resources/listeners")
-        .and_then(Value::as_array_mut)
-        .and_then(|all| all.iter_mut().find(|l| l["name"] == "vertex_passthrough"))
-        .context("envoy.yaml: no listener vertex_passthrough")?;
-    listener["address"]["socket_address"] = json!({"address": "127.0.0.1", "port_value": 0});
-
-    let wasm = wasm_path().display().to_string();
-    let edited = replace_strings(&mut config, PRODUCTION_WASM, &wasm);
-    anyhow::ensure!(
-        edited == 1,
-        "envoy.yaml names {PRODUCTION_WASM} {edited} times, not once"
-    );
-    let ca = edits.ca.display().to_string();
-    let edited = replace_strings(&mut config, PRODUCTION_CA_BUNDLE, &ca);
-    anyhow::ensure!(
-        edited > 0,
-        "envoy.yaml does not name {PRODUCTION_CA_BUNDLE}"
-    );
-
-    let caches = add_to_dns_caches(&mut config, &resolver);
-    anyhow::ensure!(caches > 0, "envoy.yaml has no dns_cache_config");
-    let root = config
-        .as_object_mut()
-        .context("envoy.yaml is not a mapping")?;
-    anyhow::ensure!(
-        root.insert("typed_dns_resolver_config".to_string(), resolver)
-            .is_none(),
-        "envoy.yaml already has a typed_dns_resolver_config"
-    );
+    apply_edits(
+        &mut config,
+        &[
+            Edit::AdminPort(0),
+            Edit::Listener {
+                name: "vertex_passthrough".to_string(),
+                address: "127.0.0.1".to_string(),
+                port: 0,
+            },
+            Edit::Replace {
+                from: PRODUCTION_WASM.to_string(),
+                to: wasm_path().display().to_string(),
+                once: true,
+            },
+            Edit::Replace {
+                from: PRODUCTION_CA_BUNDLE.to_string(),
+                to: edits.ca.display().to_string(),
+                once: false,
+            },
+            Edit::Resolver(edits.dns),
+        ],
+    )?;
     Ok(config)
 }
 
@@ -187,6 +178,284 @@ pub fn production_edit_paths(source: &Value) -> Vec<String> {
     paths.extend(caches);
     paths.sort();
     paths
+}
+
+/// One change to an Envoy bootstrap, by what it means rather than where it is written: the
+/// renderer finds the place, and refuses a config where the place is missing or ambiguous.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edit {
+    /// The admin interface on this port.
+    AdminPort(u16),
+    /// The listener `name` on this address and port.
+    Listener {
+        name: String,
+        address: String,
+        port: u16,
+    },
+    /// Every string equal to `from` becomes `to`: exactly one if `once`, else at least one.
+    Replace {
+        from: String,
+        to: String,
+        once: bool,
+    },
+    /// Every string that starts with `from` starts with `to` instead (e.g. a run directory).
+    PathPrefix { from: String, to: String },
+    /// Every `port_value` that is a key of the map becomes its value, all at once (so a new port
+    /// that equals another old one is not changed again).
+    Ports(BTreeMap<u16, u16>),
+    /// DNS through this one server: c-ares for Envoy itself and for every DNS cache.
+    Resolver(SocketAddr),
+    /// The plugin config's credential `name` gets this `type` (the rest of it stays).
+    CredentialType { name: String, kind: String },
+    /// `key` set on the listener's HTTP connection manager.
+    ConnectionManager { key: String, value: Value },
+    /// `key` set on the Wasm filter's plugin `config`.
+    WasmPlugin { key: String, value: Value },
+}
+
+impl Edit {
+    /// Edits from command-line arguments (`render-envoy-config`'s), in order; every `--port`
+    /// joins one `Ports` edit, applied where the first one stands.
+    pub fn from_args(args: &[String]) -> anyhow::Result<Vec<Edit>> {
+        let mut edits = Vec::new();
+        let mut ports: Option<usize> = None;
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            let pair = || {
+                value
+                    .split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .with_context(|| format!("{flag} {value}: expected FROM=TO"))
+            };
+            let port = |text: &str| {
+                text.parse::<u16>()
+                    .with_context(|| format!("{flag} {value}: {text:?} is not a port"))
+            };
+            let edit = match flag.as_str() {
+                "--admin-port" => Edit::AdminPort(port(value)?),
+                "--listener" => {
+                    let (name, at) = pair()?;
+                    let (address, number) = at
+                        .rsplit_once(':')
+                        .with_context(|| format!("{flag} {value}: expected NAME=ADDRESS:PORT"))?;
+                    Edit::Listener {
+                        name,
+                        address: address.to_string(),
+                        port: port(number)?,
+                    }
+                }
+                "--replace" | "--replace-once" => {
+                    let (from, to) = pair()?;
+                    Edit::Replace {
+                        from,
+                        to,
+                        once: flag == "--replace-once",
+                    }
+                }
+                "--path-prefix" => {
+                    let (from, to) = pair()?;
+                    Edit::PathPrefix { from, to }
+                }
+                "--port" => {
+                    let (from, to) = pair()?;
+                    let (from, to) = (port(&from)?, port(&to)?);
+                    match ports.and_then(|at| edits.get_mut(at)) {
+                        Some(Edit::Ports(map)) => {
+                            map.insert(from, to);
+                        }
+                        _ => {
+                            ports = Some(edits.len());
+                            edits.push(Edit::Ports(BTreeMap::from([(from, to)])));
+                        }
+                    }
+                    continue;
+                }
+                "--resolver" => Edit::Resolver(
+                    value
+                        .parse()
+                        .with_context(|| format!("{flag} {value}: expected ADDRESS:PORT"))?,
+                ),
+                "--credential-type" => {
+                    let (name, kind) = pair()?;
+                    Edit::CredentialType { name, kind }
+                }
+                other => bail!("unknown edit {other}"),
+            };
+            edits.push(edit);
+        }
+        Ok(edits)
+    }
+}
+
+/// Applies `edits` in order.
+pub fn apply_edits(config: &mut Value, edits: &[Edit]) -> anyhow::Result<()> {
+    for edit in edits {
+        apply_edit(config, edit).with_context(|| format!("{edit:?}"))?;
+    }
+    Ok(())
+}
+
+fn apply_edit(config: &mut Value, edit: &Edit) -> anyhow::Result<()> {
+    match edit {
+        Edit::AdminPort(port) => {
+            let admin = config
+                .pointer_mut("/admin/address/socket_address/port_value")
+                .context("the config has no admin port")?;
+            *admin = (*port).into();
+        }
+        Edit::Listener {
+            name,
+            address,
+            port,
+        } => {
+            let listener = listener_mut(config, name)?;
+            listener["address"]["socket_address"] = json!({"address": address, "port_value": port});
+        }
+        Edit::Replace { from, to, once } => {
+            let edited = replace_strings(config, &|s| (s == from).then(|| to.clone()));
+            if *once {
+                anyhow::ensure!(
+                    edited == 1,
+                    "the config names {from} {edited} times, not once"
+                );
+            } else {
+                anyhow::ensure!(edited > 0, "the config does not name {from}");
+            }
+        }
+        Edit::PathPrefix { from, to } => {
+            let edited = replace_strings(config, &|s| {
+                s.strip_prefix(from.as_str())
+                    .map(|rest| format!("{to}{rest}"))
+            });
+            anyhow::ensure!(edited > 0, "no path in the config starts with {from}");
+        }
+        Edit::Ports(ports) => {
+            let edited = replace_ports(config, ports);
+            anyhow::ensure!(edited > 0, "the config has none of the ports {ports:?}");
+        }
+        Edit::Resolver(dns) => {
+            let resolver = json!({
+                "name": "envoy.network.dns_resolver.cares",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
+                    "resolvers": [{"socket_address": {"address": dns.ip().to_string(), "port_value": dns.port()}}],
+                    "use_resolvers_as_fallback": false,
+                    "dns_resolver_options": {"no_default_search_domain": true},
+                },
+            });
+            let caches = add_to_dns_caches(config, &resolver);
+            anyhow::ensure!(caches > 0, "the config has no dns_cache_config");
+            let root = config
+                .as_object_mut()
+                .context("the config is not a mapping")?;
+            anyhow::ensure!(
+                root.insert("typed_dns_resolver_config".to_string(), resolver)
+                    .is_none(),
+                "the config already has a typed_dns_resolver_config"
+            );
+        }
+        Edit::CredentialType { name, kind } => {
+            let configuration = wasm_plugin_mut(config)?
+                .get_mut("configuration")
+                .context("the Wasm filter has no plugin configuration")?;
+            edit_plugin_config(configuration, |plugin| {
+                let credential = plugin
+                    .pointer_mut(&format!("/credentials/{name}"))
+                    .and_then(Value::as_object_mut)
+                    .with_context(|| format!("the plugin config has no credential {name}"))?;
+                credential.insert("type".to_string(), kind.clone().into());
+                Ok(())
+            })?;
+        }
+        Edit::ConnectionManager { key, value } => {
+            let hcm = connection_manager_mut(config)?
+                .as_object_mut()
+                .context("the connection manager is not a mapping")?;
+            hcm.insert(key.clone(), value.clone());
+        }
+        Edit::WasmPlugin { key, value } => {
+            let plugin = wasm_plugin_mut(config)?
+                .as_object_mut()
+                .context("the Wasm plugin config is not a mapping")?;
+            plugin.insert(key.clone(), value.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The plugin config a bootstrap hands its Wasm filter, as JSON, whichever form it is written
+/// in (JSON text in a StringValue, or a Struct).
+pub fn plugin_config_of(config: &Value) -> anyhow::Result<Value> {
+    let mut config = config.clone();
+    let configuration = wasm_plugin_mut(&mut config)?
+        .get_mut("configuration")
+        .context("the Wasm filter has no plugin configuration")?;
+    let mut found = Value::Null;
+    edit_plugin_config(configuration, |plugin| {
+        found = plugin.clone();
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Runs `edit` on the plugin config inside `configuration` and writes it back in its form.
+fn edit_plugin_config(
+    configuration: &mut Value,
+    edit: impl FnOnce(&mut Value) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let kind = configuration["@type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let value = configuration
+        .get_mut("value")
+        .context("the plugin configuration has no value")?;
+    if kind.ends_with("google.protobuf.StringValue") {
+        let text = value.as_str().context("the StringValue is not a string")?;
+        let mut plugin: Value =
+            serde_json::from_str(text).context("the plugin config is not JSON")?;
+        edit(&mut plugin)?;
+        *value = serde_json::to_string_pretty(&plugin)?.into();
+        Ok(())
+    } else if kind.ends_with("google.protobuf.Struct") {
+        edit(value)
+    } else {
+        bail!("a plugin configuration of type {kind:?}")
+    }
+}
+
+fn listener_mut<'a>(config: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
+    config
+        .pointer_mut("/static_resources/listeners")
+        .and_then(Value::as_array_mut)
+        .and_then(|all| all.iter_mut().find(|l| l["name"] == name))
+        .with_context(|| format!("the config has no listener {name}"))
+}
+
+/// The HTTP connection manager of the first listener's first filter chain.
+fn connection_manager_mut(config: &mut Value) -> anyhow::Result<&mut Value> {
+    config
+        .pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0")
+        .filter(|f| f["name"] == "envoy.filters.network.http_connection_manager")
+        .and_then(|f| f.get_mut("typed_config"))
+        .context("the config has no HTTP connection manager first in its first listener")
+}
+
+/// The Wasm filter's `config` (first in the connection manager's `http_filters`).
+fn wasm_plugin_mut(config: &mut Value) -> anyhow::Result<&mut Value> {
+    connection_manager_mut(config)?
+        .pointer_mut("/http_filters/0")
+        .filter(|f| f["name"] == "envoy.filters.http.wasm")
+        .and_then(|f| f.pointer_mut("/typed_config/config"))
+        .context("the config has no Wasm filter first in http_filters")
+}
+
+/// The config as YAML, for a file Envoy reads.
+pub fn to_yaml(config: &Value) -> anyhow::Result<String> {
+    serde_yaml::to_string(config).context("writing the config as YAML")
 }
 
 /// A YAML file as JSON (anchors and aliases expanded).
@@ -265,15 +534,43 @@ fn collect_paths(
     }
 }
 
-/// Replaces every string equal to `from`; returns how many.
-fn replace_strings(value: &mut Value, from: &str, to: &str) -> usize {
+/// Replaces every string `with` has a replacement for; returns how many.
+fn replace_strings(value: &mut Value, with: &dyn Fn(&str) -> Option<String>) -> usize {
     match value {
-        Value::String(s) if s == from => {
-            *s = to.to_string();
-            1
-        }
-        Value::Object(map) => map.values_mut().map(|v| replace_strings(v, from, to)).sum(),
-        Value::Array(items) => items.iter_mut().map(|v| replace_strings(v, from, to)).sum(),
+        Value::String(s) => match with(s) {
+            Some(to) => {
+                *s = to;
+                1
+            }
+            None => 0,
+        },
+        Value::Object(map) => map.values_mut().map(|v| replace_strings(v, with)).sum(),
+        Value::Array(items) => items.iter_mut().map(|v| replace_strings(v, with)).sum(),
+        _ => 0,
+    }
+}
+
+/// Maps every `port_value` found in `ports`; returns how many.
+fn replace_ports(value: &mut Value, ports: &BTreeMap<u16, u16>) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter_mut()
+            .map(|(key, v)| {
+                let new = (key == "port_value")
+                    .then(|| v.as_u64())
+                    .flatten()
+                    .and_then(|old| u16::try_from(old).ok())
+                    .and_then(|old| ports.get(&old));
+                match new {
+                    Some(port) => {
+                        *v = (*port).into();
+                        1
+                    }
+                    None => replace_ports(v, ports),
+                }
+            })
+            .sum(),
+        Value::Array(items) => items.iter_mut().map(|v| replace_ports(v, ports)).sum(),
         _ => 0,
     }
 }
@@ -324,6 +621,128 @@ mod tests {
     fn a_placeholder_without_value_is_an_error() {
         let err = render("a: {{A}}\nb: {{B}}\n", &[("A", 1.into())]).unwrap_err();
         assert!(err.to_string().contains("{{B}}"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod edit_tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    fn config() -> Value {
+        json!({
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}},
+            "static_resources": {
+                "listeners": [{
+                    "name": "l",
+                    "address": {"socket_address": {"address": "0.0.0.0", "port_value": 4000}},
+                    "filter_chains": [{"filters": [{
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {"http_filters": [{
+                            "name": "envoy.filters.http.wasm",
+                            "typed_config": {"config": {"configuration": {
+                                "@type": "type.googleapis.com/google.protobuf.StringValue",
+                                "value": "{\"credentials\": {\"default\": {\"type\": \"service_account\", \"key_env\": \"K\"}}}"
+                            }}}
+                        }]}
+                    }]}]
+                }],
+                "clusters": [
+                    {"name": "a", "port_value": 8081, "ca": ".run/ca.pem"},
+                    {"name": "b", "port_value": 8082, "ca": "/etc/ca.pem"}
+                ]
+            }
+        })
+    }
+
+    #[test]
+    fn ports_are_mapped_all_at_once() {
+        let mut c = config();
+        let edits = Edit::from_args(&args("--port 4000=8081 --port 8081=8082")).unwrap();
+        assert_eq!(edits.len(), 1, "{edits:?}");
+        apply_edits(&mut c, &edits).unwrap();
+        assert_eq!(
+            c["static_resources"]["listeners"][0]["address"]["socket_address"]["port_value"],
+            8081
+        );
+        assert_eq!(c["static_resources"]["clusters"][0]["port_value"], 8082);
+        assert_eq!(c["static_resources"]["clusters"][1]["port_value"], 8082);
+    }
+
+    #[test]
+    fn listener_admin_paths_and_strings_are_edited_where_named() {
+        let mut c = config();
+        let edits = Edit::from_args(&args(
+            "--listener l=127.0.0.1:4100 --admin-port 0 --path-prefix .run/=/tmp/r/ --replace-once /etc/ca.pem=/x.pem",
+        ))
+        .unwrap();
+        apply_edits(&mut c, &edits).unwrap();
+        assert_eq!(
+            json_diff(&config(), &c),
+            [
+                "admin.address.socket_address.port_value",
+                "static_resources.clusters[0].ca",
+                "static_resources.clusters[1].ca",
+                "static_resources.listeners[0].address.socket_address.address",
+                "static_resources.listeners[0].address.socket_address.port_value",
+            ]
+        );
+        assert_eq!(c["static_resources"]["clusters"][0]["ca"], "/tmp/r/ca.pem");
+        assert_eq!(c["static_resources"]["clusters"][1]["ca"], "/x.pem");
+    }
+
+    #[test]
+    fn an_edit_whose_place_is_missing_is_refused() {
+        for text in [
+            "--listener other=127.0.0.1:1",
+            "--replace /nowhere=/x",
+            "--path-prefix /nowhere/=/x/",
+            "--port 1=2",
+            "--credential-type other=authorized_user",
+        ] {
+            let mut c = config();
+            let edits = Edit::from_args(&args(text)).unwrap();
+            assert!(apply_edits(&mut c, &edits).is_err(), "{text}");
+        }
+        let mut c = config();
+        let twice = Edit::from_args(&args("--replace-once .run/ca.pem=/a --replace-once /a=/b --replace-once /b=/etc/ca.pem --replace-once /etc/ca.pem=/c")).unwrap();
+        let err = apply_edits(&mut c, &twice).unwrap_err();
+        assert!(format!("{err:#}").contains("2 times"), "{err:#}");
+    }
+
+    #[test]
+    fn the_credential_type_is_changed_in_either_plugin_config_form() {
+        let mut c = config();
+        let edit = Edit::from_args(&args("--credential-type default=authorized_user")).unwrap();
+        apply_edits(&mut c, &edit).unwrap();
+        let expected =
+            json!({"credentials": {"default": {"type": "authorized_user", "key_env": "K"}}});
+        assert_eq!(plugin_config_of(&c).unwrap(), expected);
+
+        let mut c = config();
+        let configuration = c.pointer_mut("/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters/0/typed_config/config/configuration").unwrap();
+        *configuration = json!({
+            "@type": "type.googleapis.com/google.protobuf.Struct",
+            "value": {"credentials": {"default": {"type": "service_account", "key_env": "K"}}}
+        });
+        apply_edits(&mut c, &edit).unwrap();
+        assert_eq!(plugin_config_of(&c).unwrap(), expected);
+    }
+
+    #[test]
+    fn unknown_or_malformed_edits_are_refused() {
+        for text in [
+            "--frobnicate x",
+            "--port 4000",
+            "--port x=1",
+            "--listener l=nowhere",
+            "--admin-port",
+        ] {
+            assert!(Edit::from_args(&args(text)).is_err(), "{text}");
+        }
     }
 }
 

@@ -49,11 +49,30 @@ pub const DEFAULT_LOCATION_METHODS: [&str; 3] =
     ["retrieveContexts", "augmentPrompt", "corroborateContent"];
 const DEFAULT_REFRESH_MARGIN_S: u64 = 300;
 const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5000;
+const DEFAULT_COOLDOWN_S: u64 = 30;
 
-/// A model alias with its credential resolved to an index into `Config::credentials`.
+/// A model alias (one deployment of it) with its credential resolved to an index into
+/// `Config::credentials`.
+#[derive(Clone)]
 pub struct ResolvedAlias {
     pub alias: Alias,
     pub credential: usize,
+    /// For an alias with several deployments: which one this is.
+    pub deployment: Option<DeploymentId>,
+}
+
+/// One deployment of an alias with several: the alias's place in `Config::pools`, and the
+/// deployment's among the alias's entries (in `model_list` order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeploymentId {
+    pub pool: usize,
+    pub index: usize,
+}
+
+/// An alias with several deployments: the `model_list` entries that share its `model_name`.
+pub struct Pool {
+    pub alias: String,
+    pub deployments: Vec<ResolvedAlias>,
 }
 
 pub struct Config {
@@ -61,7 +80,12 @@ pub struct Config {
     pub default_location: String,
     /// Locations a request may name (a location becomes a host Envoy resolves).
     pub locations: ServedLocations,
+    /// Each alias's first deployment (its only one, for most).
     pub aliases: HashMap<String, ResolvedAlias>,
+    /// Aliases with several deployments, in `model_list` order of their first entry.
+    pub pools: Vec<Pool>,
+    /// How long a deployment Vertex answered 429 or 503 is left out of the picks.
+    pub cooldown_s: u64,
     /// Projects a request may reach, each with the credential it uses.
     pub projects: HashMap<String, usize>,
     pub credentials: Vec<Credential>,
@@ -86,6 +110,23 @@ impl Config {
 
     pub fn credential(&self, index: usize) -> Option<&Credential> {
         self.credentials.get(index)
+    }
+
+    /// Deployment `deployment` of alias `name` (its first when the alias has only one).
+    pub fn alias(&self, name: &str, deployment: usize) -> Option<&ResolvedAlias> {
+        let first = self.aliases.get(name)?;
+        let Some(id) = first.deployment else {
+            return Some(first);
+        };
+        self.pools
+            .get(id.pool)
+            .and_then(|pool| pool.deployments.get(deployment))
+            .or(Some(first))
+    }
+
+    /// The deployments of alias `name` when it has several.
+    pub fn pool(&self, id: DeploymentId) -> Option<&Pool> {
+        self.pools.get(id.pool)
     }
 }
 
@@ -179,7 +220,7 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
             projects.entry(project.clone()).or_insert(credential);
         }
     }
-    let mut aliases = HashMap::new();
+    let mut resolved = Vec::new();
     for (index, alias) in entries.into_iter().enumerate() {
         let credential = match (&alias.credential, &alias.project) {
             (Some(name), _) => named_credential(&by_name, index, name)?,
@@ -196,14 +237,13 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         if let Some(project) = &alias.project {
             projects.entry(project.clone()).or_insert(credential);
         }
-        if aliases.contains_key(&alias.name) {
-            return Err(ConfigError::new(
-                format!("model_list[{index}].model_name"),
-                format!("{} is defined twice; each alias must be unique (load balancing across entries is not supported)", shown(&alias.name)),
-            ));
-        }
-        aliases.insert(alias.name.clone(), ResolvedAlias { alias, credential });
+        resolved.push(ResolvedAlias {
+            alias,
+            credential,
+            deployment: None,
+        });
     }
+    let (aliases, pools) = group_deployments(resolved);
     if let Some(project) = &default_project {
         if !projects.contains_key(project) {
             let credential =
@@ -215,7 +255,10 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
     let locations = served_locations(
         raw.locations,
         &default_location,
-        aliases.values().map(|a| a.alias.location.as_str()),
+        aliases
+            .values()
+            .chain(pools.iter().flat_map(|p| &p.deployments))
+            .map(|a| a.alias.location.as_str()),
     )?;
 
     Ok(Config {
@@ -223,6 +266,7 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         default_location,
         locations,
         aliases,
+        pools,
         projects,
         credentials,
         client_keys: client_keys(raw.api_keys, raw.allow_unauthenticated)?,
@@ -248,7 +292,43 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
             100,
             60_000,
         )?,
+        cooldown_s: bounded("cooldown_s", raw.cooldown_s, DEFAULT_COOLDOWN_S, 1, 3600)?,
     })
+}
+
+/// Entries that share a `model_name` are that alias's deployments (as LiteLLM's router reads
+/// them): the first goes in `aliases`, all of them in a pool.
+fn group_deployments(entries: Vec<ResolvedAlias>) -> (HashMap<String, ResolvedAlias>, Vec<Pool>) {
+    let mut by_name: Vec<(String, Vec<ResolvedAlias>)> = Vec::new();
+    for entry in entries {
+        match by_name
+            .iter_mut()
+            .find(|(name, _)| *name == entry.alias.name)
+        {
+            Some((_, group)) => group.push(entry),
+            None => by_name.push((entry.alias.name.clone(), vec![entry])),
+        }
+    }
+    let mut aliases = HashMap::new();
+    let mut pools = Vec::new();
+    for (name, mut group) in by_name {
+        if group.len() > 1 {
+            let pool = pools.len();
+            for (index, entry) in group.iter_mut().enumerate() {
+                entry.deployment = Some(DeploymentId { pool, index });
+            }
+            if let Some(first) = group.first() {
+                aliases.insert(name.clone(), first.clone());
+            }
+            pools.push(Pool {
+                alias: name,
+                deployments: group,
+            });
+        } else if let Some(only) = group.pop() {
+            aliases.insert(name, only);
+        }
+    }
+    (aliases, pools)
 }
 
 fn no_default(field: String) -> ConfigError {

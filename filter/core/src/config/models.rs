@@ -7,7 +7,7 @@ use crate::segment::is_valid_publisher_or_model;
 
 /// What one alias stands for. `project` is `None` only when neither the entry nor the defaults
 /// name one: such an alias answers "Vertex AI project ID is required".
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Alias {
     pub name: String,
     pub publisher: Option<String>,
@@ -16,6 +16,16 @@ pub struct Alias {
     pub location: String,
     /// The credential's name as written (`vertex_credentials`), resolved by the caller.
     pub credential: Option<String>,
+    pub weights: Weights,
+}
+
+/// How often a deployment of an alias with several is picked, as LiteLLM's simple shuffle reads
+/// `litellm_params`: by `weight`, else `rpm`, else `tpm`, else equally (see `deployments::pick`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Weights {
+    pub weight: Option<f64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
 }
 
 pub fn parse_entry(
@@ -52,6 +62,12 @@ pub fn parse_entry(
         Some(l) => valid_segment(&field, "vertex_location", l)?,
         None => default_location.to_string(),
     };
+    if let Some(weight) = params.weight.filter(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(ConfigError::new(
+            format!("{field}.litellm_params.weight"),
+            format!("{weight} is not a weight: use a number of 0 or more"),
+        ));
+    }
     Ok(Alias {
         name: entry.model_name,
         publisher,
@@ -59,6 +75,11 @@ pub fn parse_entry(
         project,
         location,
         credential: params.vertex_credentials,
+        weights: Weights {
+            weight: params.weight,
+            rpm: params.rpm,
+            tpm: params.tpm,
+        },
     })
 }
 

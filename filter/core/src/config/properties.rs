@@ -6,7 +6,7 @@ use super::*;
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-const TOP_LEVEL: [&str; 10] = [
+const TOP_LEVEL: [&str; 11] = [
     "vertex_project",
     "vertex_location",
     "credentials",
@@ -17,6 +17,7 @@ const TOP_LEVEL: [&str; 10] = [
     "methods",
     "token_refresh_margin_s",
     "token_fetch_timeout_ms",
+    "cooldown_s",
 ];
 
 const SERVICE_ACCOUNT: &str = include_str!("../../../../tests/fixtures/service_account_a.json");
@@ -180,6 +181,8 @@ fn model_entry() -> impl Strategy<Value = Value> {
         ("vertex_project", string_or_anything().boxed()),
         ("vertex_location", string_or_anything().boxed()),
         ("vertex_credentials", string_or_anything().boxed()),
+        ("weight", prop_oneof![number(), anything()].boxed()),
+        ("rpm", prop_oneof![number(), anything()].boxed()),
     ]);
     prop_oneof![
         4 => object(vec![
@@ -225,6 +228,7 @@ fn config() -> impl Strategy<Value = Value> {
             "token_fetch_timeout_ms",
             prop_oneof![number(), anything()].boxed(),
         ),
+        ("cooldown_s", prop_oneof![number(), anything()].boxed()),
     ])
 }
 
@@ -254,6 +258,7 @@ fn check(config: &Value, bytes: &[u8], secrets: &[String]) -> Result<(), TestCas
             prop_assert!(loaded
                 .aliases
                 .values()
+                .chain(loaded.pools.iter().flat_map(|p| &p.deployments))
                 .all(|a| a.credential < loaded.credentials.len()));
             prop_assert!(loaded
                 .projects

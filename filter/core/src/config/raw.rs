@@ -25,6 +25,7 @@ pub struct RawConfig {
     pub location_methods: Option<Vec<String>>,
     pub token_refresh_margin_s: Option<u64>,
     pub token_fetch_timeout_ms: Option<u64>,
+    pub cooldown_s: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +78,10 @@ pub struct RawLitellmParams {
     /// LiteLLM's pass-through switch (its examples set it); every entry here is passed through.
     #[serde(default)]
     pub use_in_pass_through: Option<bool>,
+    /// LiteLLM's weights for picking among an alias's deployments (see `config::models::Weights`).
+    pub weight: Option<f64>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
 }
 
 /// The fields of a Google key file this filter reads; the rest (auth_uri, client_id of a service

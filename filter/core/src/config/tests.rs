@@ -195,13 +195,101 @@ fn unknown_credential_name_lists_the_known_ones() {
 }
 
 #[test]
-fn duplicate_alias_is_refused() {
+fn entries_sharing_a_model_name_are_one_alias_with_several_deployments() {
+    let mut c = base();
+    c["credentials"]["beta"] =
+        json!({"type": "service_account", "key": fixture("service_account_b.json")});
+    c["model_list"] = json!([
+        {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1", "rpm": 600}},
+        {"model_name": "other", "litellm_params": {"model": "gemini-2.5-pro"}},
+        {"model_name": "flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_project": "proj-beta",
+            "vertex_location": "europe-west4", "vertex_credentials": "beta", "rpm": 300, "tpm": 100000, "weight": 0.5}},
+    ]);
+    let config = load(c).unwrap();
+    assert_eq!(config.pools.len(), 1);
+    let pool = &config.pools[0];
+    assert_eq!(pool.alias, "flash");
+    let places: Vec<(Option<&str>, &str, &str)> = pool
+        .deployments
+        .iter()
+        .map(|d| {
+            let name = &config.credentials[d.credential].name;
+            (
+                d.alias.project.as_deref(),
+                d.alias.location.as_str(),
+                name.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [
+            (Some("proj-alpha"), "us-central1", "default"),
+            (Some("proj-beta"), "europe-west4", "beta")
+        ]
+    );
+    assert_eq!(pool.deployments[0].alias.weights.rpm, Some(600));
+    assert_eq!(pool.deployments[1].alias.weights.weight, Some(0.5));
+    assert_eq!(pool.deployments[1].alias.weights.tpm, Some(100000));
+    assert_eq!(
+        config.alias("flash", 1).unwrap().alias.location,
+        "europe-west4"
+    );
+    assert_eq!(
+        config.alias("flash", 0).unwrap().alias.location,
+        "us-central1"
+    );
+    assert_eq!(config.alias("other", 1).unwrap().deployment, None);
+    assert_eq!(config.projects["proj-beta"], pool.deployments[1].credential);
+    assert_eq!(config.cooldown_s, 30);
+}
+
+#[test]
+fn every_deployments_location_is_served() {
+    let mut c = base();
+    c["model_list"] = json!([
+        {"model_name": "x", "litellm_params": {"model": "a", "vertex_location": "us-central1"}},
+        {"model_name": "x", "litellm_params": {"model": "a", "vertex_location": "xx-newregion1"}},
+    ]);
+    assert!(load(c).unwrap().locations.contains("xx-newregion1"));
+}
+
+#[test]
+fn a_negative_weight_is_refused_naming_the_field() {
     let mut c = base();
     c["model_list"] = json!([
         {"model_name": "x", "litellm_params": {"model": "a"}},
-        {"model_name": "x", "litellm_params": {"model": "b"}},
+        {"model_name": "x", "litellm_params": {"model": "b", "weight": -1}},
     ]);
-    assert_eq!(error(c).field, "model_list[1].model_name");
+    let e = error(c);
+    assert_eq!(e.field, "model_list[1].litellm_params.weight");
+    assert!(e.reason.contains("0 or more"), "{e}");
+}
+
+#[test]
+fn weights_that_are_not_numbers_are_refused_naming_the_field() {
+    for (key, value) in [
+        ("weight", json!("heavy")),
+        ("rpm", json!(-5)),
+        ("tpm", json!("1000")),
+    ] {
+        let mut c = base();
+        c["model_list"] =
+            json!([{"model_name": "x", "litellm_params": {"model": "a", key: value}}]);
+        let e = error(c);
+        assert_eq!(
+            e.field,
+            format!("model_list[0].litellm_params.{key}"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn cooldown_s_out_of_range_is_named() {
+    let mut c = base();
+    c["cooldown_s"] = json!(0);
+    assert_eq!(error(c).field, "cooldown_s");
 }
 
 #[test]

@@ -21,6 +21,10 @@ fn config() -> Config {
         "model_list": [
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}},
             {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
+            {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1"}},
+            {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash-001", "vertex_location": "europe-west4"}},
+            {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "us-central1"}},
+            {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "europe-west4"}},
         ],
         "api_keys": ["sk-test"],
     });
@@ -264,20 +268,163 @@ fn the_live_setup_reaches_upstream_rewritten() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);
     let (mut request, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
-    let setup = client(Opcode::Text, true, br#"{"setup":{"model":"flash"}}"#);
-    host(&w).set_body(1, Body::Request, &setup);
+    assert_eq!(
+        setup_sent(&w, &mut request, 1, "flash"),
+        "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash"
+    );
+}
+
+/// The client's setup naming `model` goes through `request`'s body callback: the model upstream
+/// got in its place.
+fn setup_sent(
+    w: &Rc<WorkerState<MockHost>>,
+    request: &mut HttpRequest<MockHost>,
+    context_id: u32,
+    model: &str,
+) -> String {
+    let payload = serde_json::json!({"setup": {"model": model}}).to_string();
+    let setup = client(Opcode::Text, true, payload.as_bytes());
+    host(w).set_body(context_id, Body::Request, &setup);
+    host(w).enter(context_id);
     assert_eq!(request.on_request_body(setup.len(), false), Flow::Continue);
-    let sent = host(&w).request(1).request_body;
+    let sent = host(w).request(context_id).request_body;
     assert_ne!(sent, setup);
     let parsed = crate::live::read_first_message(&sent, 1 << 16);
     let crate::live::FirstMessage::Complete { payload, .. } = parsed else {
         panic!("not a whole message: {parsed:?}");
     };
     let message: serde_json::Value = serde_json::from_slice(&payload).unwrap();
-    assert_eq!(
-        message["setup"]["model"],
-        "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash"
+    message["setup"]["model"].as_str().unwrap().to_string()
+}
+
+const POOLED: &str = "/vertex_ai/models/pooled:generateContent";
+const US: &str = "us-central1-aiplatform.googleapis.com";
+const EU: &str = "europe-west4-aiplatform.googleapis.com";
+
+#[test]
+fn requests_to_an_alias_with_several_deployments_go_to_each() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let authorities: Vec<String> = (1..=40)
+        .map(|id| {
+            arrive(&w, id, &post(POOLED));
+            host(&w)
+                .request(id)
+                .header(":authority")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let us = authorities.iter().filter(|a| *a == US).count();
+    let eu = authorities.iter().filter(|a| *a == EU).count();
+    assert_eq!(us + eu, 40);
+    assert!(us > 5 && eu > 5, "us {us}, eu {eu}");
+    let path = host(&w).request(1).header(":path").unwrap().to_string();
+    let model = if authorities[0] == US {
+        "gemini-2.0-flash:"
+    } else {
+        "gemini-2.0-flash-001:"
+    };
+    assert!(path.contains(model), "{path}");
+    w.proxy.metrics.flush(&w.proxy.host);
+    assert_eq!(proxy.metric("deployment.pooled.0.requests"), us as u64);
+    assert_eq!(proxy.metric("deployment.pooled.1.requests"), eu as u64);
+}
+
+#[test]
+fn a_429_to_an_alias_with_several_deployments_cools_its_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let mut id = 0;
+    let mut eu = loop {
+        id += 1;
+        let (request, _) = arrive(&w, id, &post(POOLED));
+        if host(&w).request(id).header(":authority") == Some(EU) {
+            break request;
+        }
+    };
+    respond(&w, &mut eu, id, 429);
+    assert_eq!(host(&w).status_reads(), 1);
+    for next in id + 1..id + 31 {
+        arrive(&w, next, &post(POOLED));
+        assert_eq!(host(&w).request(next).header(":authority"), Some(US));
+    }
+    proxy.advance(30_000);
+    let back = (id + 31..id + 71).any(|next| {
+        arrive(&w, next, &post(POOLED));
+        host(&w).request(next).header(":authority") == Some(EU)
+    });
+    assert!(back, "the deployment serves again once its cooldown ended");
+}
+
+#[test]
+fn the_filters_own_503_for_a_token_it_could_not_get_cools_no_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, flow) = arrive(
+        &w,
+        1,
+        &post("/vertex_ai/models/pooled-meta:generateContent"),
     );
+    assert_eq!(flow, Flow::Pause);
+    w.tokens.on_tick(&w.proxy);
+    let callout = host(&w).callouts().last().unwrap().id;
+    w.tokens.on_fetch_done(&w.proxy, callout, Some(500), b"{}");
+    assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 503);
+    respond(&w, &mut request, 1, 503);
+    assert_eq!(proxy.metric("shared_changes"), 0);
+}
+
+#[test]
+fn a_429_to_a_request_resumed_with_its_token_cools_its_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(
+        &w,
+        1,
+        &post("/vertex_ai/models/pooled-meta:generateContent"),
+    );
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut request, 1, 429);
+    assert_eq!(proxy.metric("shared_changes"), 1);
+}
+
+#[test]
+fn a_pick_and_the_token_share_one_read_of_the_count_of_shared_changes() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let pooled = "/vertex_ai/models/pooled-meta:generateContent";
+    let (mut first, _) = arrive(&w, 1, &post(pooled));
+    token_arrives(&w, "ya29.one");
+    respond(&w, &mut first, 1, 200);
+    let reads = host(&w).metric_reads();
+    let (_, flow) = arrive(&w, 2, &post(pooled));
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(host(&w).metric_reads(), reads + 1);
+}
+
+#[test]
+fn a_live_setup_naming_an_alias_with_several_deployments_gets_the_sessions_deployment() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let mut seen = std::collections::BTreeSet::new();
+    for id in 1..=30 {
+        let (mut request, _) = arrive(&w, id, &upgrade("/vertex_ai/live?model=pooled"));
+        let authority = host(&w)
+            .request(id)
+            .header(":authority")
+            .unwrap()
+            .to_string();
+        let model = setup_sent(&w, &mut request, id, "pooled");
+        let expected = if authority == US {
+            "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash"
+        } else {
+            "projects/proj-alpha/locations/europe-west4/publishers/google/models/gemini-2.0-flash-001"
+        };
+        assert_eq!(model, expected);
+        seen.insert(authority);
+    }
+    assert_eq!(seen.len(), 2, "sessions went to both deployments");
 }
 
 #[test]

@@ -35,7 +35,12 @@ pub fn resolve_setup_model(
         .to_string()
     })?;
     // An alias anywhere wins, even in the M position of a full name: the SDK sends that form.
-    let target = match config.aliases.get(named.model) {
+    // The session's own alias is the deployment it was given at the upgrade.
+    let deployment = match (&session.alias, session.deployment) {
+        (Some(alias), Some(id)) if alias == named.model => id.index,
+        _ => 0,
+    };
+    let target = match config.alias(named.model, deployment) {
         Some(entry) => from_alias(entry, named.publisher)?,
         None => from_name(config, session, &named)?,
     };

@@ -2,9 +2,10 @@
 //! of paths (one per model and method), and a remembered answer is the answer `route` would
 //! give again: it depends only on the path and the configuration, and a memo lives no longer
 //! than the configuration it was filled under. Only accepted plain HTTP requests are
-//! remembered; refusals and Live upgrades are routed every time.
+//! remembered; refusals and Live upgrades are routed every time. A path to an alias with several
+//! deployments is remembered once per deployment.
 
-use super::{route, Routed};
+use super::{route_to, Routed};
 use crate::config::Config;
 use crate::error_response::ErrorResponse;
 
@@ -13,30 +14,35 @@ const CAPACITY: usize = 16;
 
 #[derive(Default)]
 pub struct RouteMemo {
-    /// (the path after the prefix, query included; where it goes).
-    entries: Vec<(Box<str>, Routed)>,
+    /// (the path after the prefix, query included; the deployment; where it goes).
+    entries: Vec<(Box<str>, usize, Routed)>,
     /// The entry to forget next once the memo is full.
     oldest: usize,
 }
 
 impl RouteMemo {
-    /// `route`, answered from memory for a REST path routed before. The prefix is not part of
-    /// the key: it shapes only refusals, which are not remembered.
+    /// `route_to`, answered from memory for a REST path routed before. The prefix is not part
+    /// of the key: it shapes only refusals, which are not remembered.
     pub fn route(
         &mut self,
         config: &Config,
         prefix: &str,
         rest: &str,
         upgrade: bool,
+        deployment: usize,
     ) -> Result<Routed, ErrorResponse> {
         if upgrade {
-            return route(config, prefix, rest, upgrade);
+            return route_to(config, prefix, rest, upgrade, deployment);
         }
-        if let Some((_, routed)) = self.entries.iter().find(|(known, _)| **known == *rest) {
+        if let Some((_, _, routed)) = self
+            .entries
+            .iter()
+            .find(|(known, d, _)| *d == deployment && **known == *rest)
+        {
             return Ok(routed.clone());
         }
-        let destination = route(config, prefix, rest, upgrade)?;
-        let entry = (Box::from(rest), destination.clone());
+        let destination = route_to(config, prefix, rest, upgrade, deployment)?;
+        let entry = (Box::from(rest), deployment, destination.clone());
         if self.entries.len() < CAPACITY {
             self.entries.push(entry);
         } else if let Some(slot) = self.entries.get_mut(self.oldest) {
@@ -51,7 +57,7 @@ impl RouteMemo {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::routing::Destination;
+    use crate::routing::{route, Destination};
     use std::rc::Rc;
 
     fn forwarded(routed: Routed) -> Rc<Destination> {
@@ -84,11 +90,11 @@ mod tests {
         ] {
             let fresh = route(&config, "/vertex_ai", rest, false).unwrap();
             assert_eq!(
-                memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
                 fresh
             );
             assert_eq!(
-                memo.route(&config, "/vertex_ai", rest, false).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
                 fresh,
                 "{rest}"
             );
@@ -103,7 +109,8 @@ mod tests {
         let rest = "/v1/projects/proj-other/locations/us-central1/publishers/google/models/m:generateContent";
         let refusal = route(&config, "/vertex_ai", rest, false).unwrap_err();
         assert_eq!(
-            memo.route(&config, "/vertex_ai", rest, false).unwrap_err(),
+            memo.route(&config, "/vertex_ai", rest, false, 0)
+                .unwrap_err(),
             refusal
         );
         assert!(memo.entries.is_empty());
@@ -114,7 +121,7 @@ mod tests {
         let config = config();
         let mut memo = RouteMemo::default();
         let destination = forwarded(
-            memo.route(&config, "/vertex_ai", "/live?model=flash", true)
+            memo.route(&config, "/vertex_ai", "/live?model=flash", true, 0)
                 .unwrap(),
         );
         assert!(destination.live.is_some());
@@ -127,12 +134,14 @@ mod tests {
         let mut memo = RouteMemo::default();
         let path = |n: usize| format!("{FLASH}?n={n}");
         for n in 0..=CAPACITY {
-            let destination =
-                forwarded(memo.route(&config, "/vertex_ai", &path(n), false).unwrap());
+            let destination = forwarded(
+                memo.route(&config, "/vertex_ai", &path(n), false, 0)
+                    .unwrap(),
+            );
             assert!(destination.path.ends_with(&format!("?n={n}")));
         }
         assert_eq!(memo.entries.len(), CAPACITY);
-        let remembered: Vec<&str> = memo.entries.iter().map(|(rest, _)| &**rest).collect();
+        let remembered: Vec<&str> = memo.entries.iter().map(|(rest, _, _)| &**rest).collect();
         assert!(!remembered.contains(&path(0).as_str()));
         assert!(remembered.contains(&path(1).as_str()));
         assert!(remembered.contains(&path(CAPACITY).as_str()));

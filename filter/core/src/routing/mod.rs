@@ -42,12 +42,24 @@ pub fn strip_prefix<'a, 'c>(config: &'c Config, path: &'a str) -> Option<(&'c st
 }
 
 /// Decide where a request under the prefix goes. `rest` is the path after the prefix, query
-/// included; `upgrade` is true for a WebSocket upgrade.
+/// included; `upgrade` is true for a WebSocket upgrade. An alias with several deployments
+/// resolves to its first (`route_to` names another).
 pub fn route(
     config: &Config,
     prefix: &str,
     rest: &str,
     upgrade: bool,
+) -> Result<Routed, ErrorResponse> {
+    route_to(config, prefix, rest, upgrade, 0)
+}
+
+/// `route`, with an alias of several deployments resolved to its deployment `deployment`.
+pub fn route_to(
+    config: &Config,
+    prefix: &str,
+    rest: &str,
+    upgrade: bool,
+    deployment: usize,
 ) -> Result<Routed, ErrorResponse> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let forwarded_query = query::forwarded(query);
@@ -66,7 +78,9 @@ pub fn route(
     }
     let forward = |destination: Destination| Routed::Forward(Rc::new(destination));
     match form {
-        PathForm::Rest(target) => resolve::rest(config, &target, query_kept).map(forward),
+        PathForm::Rest(target) => {
+            resolve::rest(config, &target, query_kept, deployment).map(forward)
+        }
         PathForm::Resource(target) => resolve::resource(config, &target, query_kept).map(forward),
         PathForm::Discovery(target) => {
             resolve::discovery(config, &target, query_kept).map(forward)
@@ -75,7 +89,8 @@ pub fn route(
             .map(|call| Routed::ReadBody(Rc::new(call))),
         PathForm::Live { version } if upgrade => {
             let model = query::param(query, "model");
-            resolve::live(config, version, model.as_deref(), query_kept).map(forward)
+            resolve::live_to(config, version, model.as_deref(), query_kept, deployment)
+                .map(forward)
         }
         PathForm::Live { .. } => Err(ErrorResponse::new(
             Status::FailedPrecondition,

@@ -3,7 +3,7 @@
 
 use super::host::{discovery_host, vertex_host};
 use super::path::{OpenAiApi, OpenAiTarget, ResourceTarget, RestTarget};
-use crate::config::{Config, ResolvedAlias};
+use crate::config::{Config, DeploymentId, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
 use crate::live::model_name;
 
@@ -18,6 +18,8 @@ pub struct Destination {
     /// For a Live session only: REST calls need nothing past the upgrade, and building it
     /// would cost every request a few allocations.
     pub live: Option<LiveTarget>,
+    /// The deployment, when an alias with several was resolved.
+    pub deployment: Option<DeploymentId>,
     /// The HTTP methods the call may use.
     pub methods: HttpMethods,
 }
@@ -55,14 +57,18 @@ pub struct LiveTarget {
     pub model: Option<String>,
     /// Index into `Config::credentials`: the session's token, fixed at the upgrade.
     pub credential: usize,
+    /// The alias's deployment the session was given, when it has several.
+    pub deployment: Option<DeploymentId>,
 }
 
 pub fn rest(
     config: &Config,
     target: &RestTarget,
     query: Option<&str>,
+    deployment: usize,
 ) -> Result<Destination, ErrorResponse> {
-    let (project, location, publisher, model, credential) = match config.aliases.get(target.model) {
+    let entry = config.alias(target.model, deployment);
+    let (project, location, publisher, model, credential) = match entry {
         Some(entry) => {
             let a = &entry.alias;
             let project = alias_project(entry)?;
@@ -123,6 +129,7 @@ pub fn rest(
         } else {
             HttpMethods::Get
         },
+        deployment: entry.and_then(|e| e.deployment),
     })
 }
 
@@ -148,6 +155,7 @@ pub fn resource(
         } else {
             HttpMethods::Resource
         },
+        deployment: None,
     })
 }
 
@@ -173,6 +181,7 @@ pub fn discovery(
         credential,
         live: None,
         methods: HttpMethods::Resource,
+        deployment: None,
     })
 }
 
@@ -255,6 +264,7 @@ pub fn openai(
         credential,
         live: None,
         methods: HttpMethods::Post,
+        deployment: alias.and_then(|e| e.deployment),
     })
 }
 
@@ -266,7 +276,18 @@ pub fn live(
     model: Option<&str>,
     query: Option<&str>,
 ) -> Result<Destination, ErrorResponse> {
-    let target = live_target(config, model)?;
+    live_to(config, version, model, query, 0)
+}
+
+/// `live`, with an alias of several deployments resolved to its deployment `deployment`.
+pub fn live_to(
+    config: &Config,
+    version: Option<&str>,
+    model: Option<&str>,
+    query: Option<&str>,
+    deployment: usize,
+) -> Result<Destination, ErrorResponse> {
+    let target = live_target(config, model, deployment)?;
     let mut path = format!(
         "/ws/google.cloud.aiplatform.{}.LlmBidiService/BidiGenerateContent",
         version.unwrap_or("v1beta1")
@@ -276,17 +297,22 @@ pub fn live(
         path,
         authority: vertex_host(&target.location),
         credential: target.credential,
+        deployment: target.deployment,
         live: Some(target),
         methods: HttpMethods::Upgrade,
     })
 }
 
 /// `?model=` may be an alias or any form `model_name` reads.
-fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, ErrorResponse> {
+fn live_target(
+    config: &Config,
+    model: Option<&str>,
+    deployment: usize,
+) -> Result<LiveTarget, ErrorResponse> {
     let Some(model) = model.filter(|m| !m.is_empty()) else {
         return default_target(config, None);
     };
-    if let Some(entry) = config.aliases.get(model) {
+    if let Some(entry) = config.alias(model, deployment) {
         let a = &entry.alias;
         return Ok(LiveTarget {
             alias: Some(a.name.clone()),
@@ -298,6 +324,7 @@ fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, Error
                 a.model
             )),
             credential: entry.credential,
+            deployment: entry.deployment,
         });
     }
     let named = model_name::parse(model).map_err(|_| {
@@ -318,6 +345,7 @@ fn live_target(config: &Config, model: Option<&str>) -> Result<LiveTarget, Error
             location: served_location(config, Some(location))?.to_string(),
             model: Some(model),
             credential: served_project(config, project)?,
+            deployment: None,
         }),
         _ => default_target(config, Some(model)),
     }
@@ -332,6 +360,7 @@ fn default_target(config: &Config, model: Option<String>) -> Result<LiveTarget, 
         location: config.default_location.clone(),
         model,
         credential: served_project(config, project)?,
+        deployment: None,
     })
 }
 

@@ -8,6 +8,7 @@ use super::{call, response};
 use crate::config::{Config, TokenSource};
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
+use crate::moment::Moment;
 use crate::worker::Proxy;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -112,16 +113,27 @@ impl TokenBroker {
         context_id: u32,
         credential: usize,
     ) -> TokenStep {
+        self.token_at(proxy, context_id, credential, &Moment::new(proxy))
+    }
+
+    /// `token_for`, with the clock and the count of shared changes read once for the request.
+    pub fn token_at<H: Host>(
+        &self,
+        proxy: &Proxy<H>,
+        context_id: u32,
+        credential: usize,
+        moment: &Moment<H>,
+    ) -> TokenStep {
         if let Some(Some(bearer)) = self.static_bearer.get(credential) {
             return TokenStep::Use {
                 authorization: Rc::clone(bearer),
                 token: None,
             };
         }
-        let now_ms = proxy.host.now_ms();
+        let now_ms = moment.now_ms();
         let metrics = &proxy.metrics;
         // Read before shared data, so a refusal counted in between voids the copy taken.
-        let refusals = metrics.upstream_unauthorized.process_total(&proxy.host);
+        let refusals = moment.shared_changes();
         if let Some(step) = self.use_copy(proxy, credential, now_ms, refusals) {
             return step;
         }
@@ -217,11 +229,12 @@ impl TokenBroker {
         if let Some(cache) = self.cache(proxy, token.credential) {
             cache.mark_stale(token.generation);
         }
-        // After the shared entry is stale: a worker that sees the count move reads it anew.
         proxy
             .metrics
             .upstream_unauthorized
             .increment_now(&proxy.host);
+        // After the shared entry is stale: a worker that sees the count move reads it anew.
+        proxy.metrics.shared_changes.increment_now(&proxy.host);
     }
 
     /// Root tick: start requested fetches, refresh ahead of expiry, serve and time out waiters.

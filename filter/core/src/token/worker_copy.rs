@@ -1,8 +1,9 @@
 //! A worker's own copy of a credential's shared token. Reading shared data hands bytes back
 //! into the VM, which costs Envoy about as much as 5% of a forwarded request; the copy saves
 //! that read on nearly every request. It stays correct across workers through a process-wide
-//! count of refused tokens: a worker that sees Vertex refuse a token marks the shared entry
-//! stale, then counts the refusal, and every copy taken at another count is set aside.
+//! count of shared changes (`Metrics::shared_changes`): a worker that sees Vertex refuse a token
+//! marks the shared entry stale, then counts the change, and every copy taken at another count
+//! is set aside.
 
 use super::cache::may_hand_out;
 use std::rc::Rc;
@@ -12,12 +13,12 @@ pub struct WorkerCopy {
     bearer: Rc<str>,
     generation: u64,
     expires_at_ms: u64,
-    /// The process-wide refusal count read before the shared entry was.
+    /// The process-wide count of shared changes read before the shared entry was.
     refusals_seen: u64,
 }
 
 impl WorkerCopy {
-    /// `refusals_seen` must be read before the shared entry: a refusal counted in between
+    /// `refusals_seen` must be read before the shared entry: a change counted in between
     /// then makes this copy unusable at once.
     pub fn new(bearer: Rc<str>, generation: u64, expires_at_ms: u64, refusals_seen: u64) -> Self {
         WorkerCopy {
@@ -29,7 +30,7 @@ impl WorkerCopy {
     }
 
     /// The `authorization` value and the token's generation, if the copy may still be used:
-    /// no token was refused anywhere since it was taken, and it is not about to expire.
+    /// nothing shared changed anywhere since it was taken, and it is not about to expire.
     pub fn usable(&self, now_ms: u64, refusals: u64) -> Option<(Rc<str>, u64)> {
         (refusals == self.refusals_seen && may_hand_out(self.expires_at_ms, now_ms))
             .then(|| (Rc::clone(&self.bearer), self.generation))
