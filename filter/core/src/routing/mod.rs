@@ -119,22 +119,15 @@ pub fn check_http_method(method: &str, allowed: HttpMethods) -> Result<(), Error
         .filter(|c| c.is_ascii_graphic())
         .take(32)
         .collect();
+    let advice = match allowed {
+        HttpMethods::Upgrade => "the Live API opens its WebSocket with a GET upgrade",
+        HttpMethods::Post => "Vertex AI model methods take POST",
+        HttpMethods::Get => "a model's description is read with GET",
+        HttpMethods::Resource => "resources take GET, POST, PATCH or DELETE",
+    };
     Err(ErrorResponse::new(
         Status::NotFound,
-        match allowed {
-            HttpMethods::Upgrade => format!(
-                "{shown} is not supported for the Live API: open the WebSocket with a GET upgrade"
-            ),
-            HttpMethods::Post => {
-                format!("{shown} is not supported here: Vertex AI model methods take POST")
-            }
-            HttpMethods::Get => {
-                format!("{shown} is not supported here: a model's description is read with GET")
-            }
-            HttpMethods::Resource => {
-                format!("{shown} is not supported here: resources take GET, POST, PATCH or DELETE")
-            }
-        },
+        format!("{shown} is not supported here: {advice}"),
     ))
 }
 

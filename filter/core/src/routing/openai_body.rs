@@ -5,7 +5,7 @@
 use super::resolve::{self, Destination, OpenAiCall};
 use crate::config::Config;
 use crate::error_response::{ErrorResponse, Status};
-use serde::Deserialize;
+use serde_json::Value;
 
 /// The largest body read; a larger one is refused with `413`.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -17,18 +17,10 @@ pub struct OpenAiRequest {
     pub body: Option<Vec<u8>>,
 }
 
-#[derive(Deserialize)]
-struct Top {
-    model: Option<String>,
-}
-
 pub fn too_large() -> ErrorResponse {
     ErrorResponse::new(
         Status::PayloadTooLarge,
-        format!(
-            "the request body is larger than {} MiB",
-            MAX_BODY / (1024 * 1024)
-        ),
+        "the request body is larger than 8 MiB",
     )
 }
 
@@ -48,9 +40,15 @@ pub fn decide(
     if body.len() > MAX_BODY {
         return Err(too_large());
     }
-    let top: Top = serde_json::from_slice(body)
-        .map_err(|_| invalid("expected a JSON object with one string \"model\""))?;
-    let Some(model) = top.model.as_deref() else {
+    let shape =
+        || invalid("invalid request body: expected a JSON object with one string \"model\"");
+    let top: Value = serde_json::from_slice(body).map_err(|_| shape())?;
+    let span = match top.as_object().map(|o| o.get("model")) {
+        Some(Some(Value::String(_))) => Some(model_span(body).ok_or_else(shape)?),
+        Some(None | Some(Value::Null)) => None,
+        _ => return Err(shape()),
+    };
+    let Some(model) = top.get("model").and_then(Value::as_str) else {
         return Ok(OpenAiRequest {
             destination: resolve::openai(config, call, None)?,
             body: None,
@@ -59,12 +57,11 @@ pub fn decide(
     let name = model.strip_prefix("google/").unwrap_or(model);
     if let Some(entry) = config.aliases.get(name) {
         let publisher = entry.alias.publisher.as_deref().unwrap_or("google");
-        let value = serde_json::to_string(&[publisher, "/", &entry.alias.model].concat())
-            .map_err(|_| invalid("\"model\" could not be rewritten"))?;
-        let rewritten = model_span(body)
+        let value = Value::String([publisher, "/", &entry.alias.model].concat()).to_string();
+        let rewritten = span
             .and_then(|(start, end)| Some((body.get(..start)?, body.get(end..)?)))
             .map(|(before, after)| [before, value.as_bytes(), after].concat())
-            .ok_or_else(|| invalid("\"model\" could not be rewritten"))?;
+            .ok_or_else(|| invalid("invalid request body: \"model\" could not be rewritten"))?;
         return Ok(OpenAiRequest {
             destination: resolve::openai(config, call, Some(entry))?,
             body: Some(rewritten),
@@ -80,12 +77,14 @@ pub fn decide(
 }
 
 /// Where the top-level `"model"` string value lies in `body`, quotes included: a scan of a
-/// JSON object serde has already accepted, so only strings and nesting need following.
+/// JSON object serde has already accepted, so only strings and nesting need following. `None`
+/// when the object names `model` twice (parsers differ on which one counts).
 fn model_span(body: &[u8]) -> Option<(usize, usize)> {
     let mut depth = 0usize;
     let mut at = 0;
     let mut expect_key = false;
     let mut after_model_key = false;
+    let mut span = None;
     while let Some(&byte) = body.get(at) {
         match byte {
             b'"' => {
@@ -94,7 +93,11 @@ fn model_span(body: &[u8]) -> Option<(usize, usize)> {
                     after_model_key = is_model_key(body.get(at..end)?);
                     expect_key = false;
                 } else if depth == 1 && after_model_key {
-                    return Some((at, end));
+                    if span.is_some() {
+                        return None;
+                    }
+                    span = Some((at, end));
+                    after_model_key = false;
                 }
                 at = end;
                 continue;
@@ -112,7 +115,7 @@ fn model_span(body: &[u8]) -> Option<(usize, usize)> {
         }
         at += 1;
     }
-    None
+    span
 }
 
 /// The index just past the string that opens at `start`.
@@ -131,7 +134,7 @@ fn string_end(body: &[u8], start: usize) -> Option<usize> {
 fn is_model_key(raw: &[u8]) -> bool {
     raw == b"\"model\""
         || (raw.contains(&b'\\')
-            && serde_json::from_slice::<String>(raw).is_ok_and(|key| key == "model"))
+            && serde_json::from_slice::<Value>(raw).is_ok_and(|key| key == "model"))
 }
 
 /// The project a model name like `projects/P/locations/L/endpoints/E` names.
