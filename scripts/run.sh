@@ -20,6 +20,11 @@
 #                       (default: built into target/debug)
 #   VP_CA_BUNDLE        vertex mode: the system CA bundle (default: the first of the usual paths)
 #   VP_SKIP_BUILD=1     use the filter and tools as they are built, without building first
+#   VP_CONFIG=FILE      the plugin config to run instead of the shipped one: this filter's (YAML or
+#                       JSON) or a LiteLLM config.yaml, converted by `vp-config from-litellm`.
+#                       Emulator mode serves every credential it names with a fixture key and
+#                       answers for every project; vertex mode reads each key_env from this
+#                       environment (a key file's path there is read for its contents).
 #
 # Ctrl-C stops everything this script started.
 set -euo pipefail
@@ -130,8 +135,9 @@ else
     else
         cargo build -p vertex-passthrough-tests --bin live-client --bin render-envoy-config
     fi
+    [[ -z ${VP_CONFIG:-} ]] || cargo build -p vp-config
 fi
-for bin in live-client render-envoy-config $([[ $mode == emulator ]] && echo google-emulator); do
+for bin in live-client render-envoy-config $([[ $mode == emulator ]] && echo google-emulator) $([[ -n ${VP_CONFIG:-} ]] && echo vp-config); do
     [[ -x $BIN/$bin ]] || die "$BIN/$bin missing (VP_BIN_DIR=$BIN?)"
 done
 mkdir -p "$RUN"
@@ -201,6 +207,50 @@ else
 fi
 export VERTEX_SA_KEY
 
+# --- VP_CONFIG: the user's plugin config in the rendered Envoy config ---------------------------
+# The filter's plugin config is replaced and its env vars join host_env_keys; the rest is as rendered.
+splice_plugin() { # $1: Envoy config, $2: plugin config (one line of JSON), $3...: env var names
+    local source=$1 plugin=$2 name edits=()
+    shift 2
+    for name in "$@"; do edits+=(--vm-env "$name"); done
+    render "$source" --plugin-config "$plugin" "${edits[@]}"
+}
+user_config=${VP_CONFIG:-}
+if [[ -n $user_config ]]; then
+    [[ -f $user_config && -r $user_config ]] || die "VP_CONFIG=$user_config: no such readable file"
+    notes=$RUN/vp-config.notes
+    plan=$("$BIN/vp-config" plugin "$user_config" 2>"$notes") || { cat "$notes" >&2; die "VP_CONFIG=$user_config: vp-config could not read it (above)"; }
+    if [[ -s $notes ]]; then
+        say "VP_CONFIG=$user_config is a LiteLLM config.yaml, converted by vp-config; what it dropped or needs:"
+        sed 's/^/    /' "$notes" >&2
+    fi
+    plugin_json=$(head -n 1 <<<"$plan")
+    env_names=()
+    while read -r word name type file; do
+        [[ $word == env ]] || continue
+        env_names+=("$name")
+        if [[ $mode == emulator ]]; then
+            # The emulator trusts the fixture keys, whatever the config's own keys are.
+            case $type in
+                authorized_user) value=$(cat tests/fixtures/authorized_user.json) ;;
+                *) value=$(cat "$FIXTURE_KEY") ;;
+            esac
+        elif [[ -n $file ]]; then
+            [[ -r $file ]] || die "VP_CONFIG: $name must hold the contents of $file, which is not readable"
+            value=$(cat "$file")
+        else
+            value=${!name:-}
+            [[ -n $value ]] || die "VP_CONFIG: the config reads $name in Envoy's environment; set it to a Google key file's contents (or its path)"
+            [[ -f $value && -r $value ]] && value=$(cat "$value")
+        fi
+        export "$name=$value"
+    done < <(tail -n +2 <<<"$plan")
+    user_envoy=$RUN/envoy.user.yaml
+    splice_plugin "$config" "$plugin_json" "${env_names[@]}" >"$user_envoy" || die "could not put VP_CONFIG into $config"
+    config=$user_envoy
+    key_source="$key_source; VP_CONFIG=$user_config"
+fi
+
 # --- --check: validate what would start, then stop --------------------------------------------
 if ((check)); then
     validate_in=$config
@@ -215,6 +265,11 @@ if ((check)); then
         cp "$scratch/tls/ca.pem" "$scratch/emulator-ca.pem"
         validate_in=$scratch/envoy.local.yaml
         render_local "$scratch" >"$validate_in"
+        if [[ -n $user_config ]]; then
+            splice_plugin "$validate_in" "$plugin_json" "${env_names[@]}" >"$scratch/envoy.user.yaml" ||
+                die "could not put VP_CONFIG into $validate_in"
+            validate_in=$scratch/envoy.user.yaml
+        fi
     fi
     if ! out=$("$ENVOY" --mode validate -c "$validate_in" 2>&1); then
         echo "$out" | tail -n 30 >&2
@@ -252,7 +307,7 @@ if [[ $mode == emulator ]]; then
     ready_file=$RUN/emulator.ready
     # It prints one line when it listens, and writes it to the ready file:
     #   google-emulator ready oauth=127.0.0.1:8081 metadata=127.0.0.1:8082 vertex=127.0.0.1:8443 ca=PATH
-    "$BIN/google-emulator" --oauth-port "$OAUTH_PORT" --metadata-port "$METADATA_PORT" \
+    "$BIN/google-emulator" ${user_config:+--any-project} --oauth-port "$OAUTH_PORT" --metadata-port "$METADATA_PORT" \
         --vertex-port "$VERTEX_PORT" --ca-out "$RUN/emulator-ca.pem" \
         --local-tls-dir "$RUN/tls" --ready-file "$ready_file" >"$RUN/emulator.log" 2>&1 &
     emulator=$!
@@ -314,17 +369,33 @@ $key_file ($key_type). Requests are billed to that project.
   config:      $config (envoy/envoy.yaml, rewritten for this machine)
 EOF
 fi
+alias=gemini-flash
+if [[ -n $user_config ]]; then
+    # The first alias of the user's config, with its project and location.
+    read -r alias alias_project alias_location < <(python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]); e = (c.get("model_list") or [{}])[0]; p = e.get("litellm_params", {})
+print(e.get("model_name", "MODEL"), p.get("vertex_project") or c.get("vertex_project") or "PROJECT",
+      p.get("vertex_location") or c.get("vertex_location") or "us-central1")' "$plugin_json")
+    path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
+    key=YOUR_KEY
+    cat <<EOF
+
+  VP_CONFIG:   $user_config (in $config); YOUR_KEY below: a key whose sha256 is in its api_keys
+               (a LiteLLM config's general_settings.master_key)
+EOF
+fi
 cat <<EOF
 
 Try it, from another terminal in this directory:
 
 # REST
-curl -s http://127.0.0.1:$PORT$path_base/gemini-flash:generateContent \\
+curl -s http://127.0.0.1:$PORT$path_base/$alias:generateContent \\
   -H 'x-api-key: $key' -H 'content-type: application/json' \\
   -d '$body'
 
 # Streaming (SSE)
-curl -sN 'http://127.0.0.1:$PORT$path_base/gemini-flash:streamGenerateContent?alt=sse' \\
+curl -sN 'http://127.0.0.1:$PORT$path_base/$alias:streamGenerateContent?alt=sse' \\
   -H 'x-api-key: $key' -H 'content-type: application/json' \\
   -d '$body'
 
@@ -335,7 +406,7 @@ if [[ $mode == emulator ]]; then
     cat <<EOF
 
 # REST over TLS, as the google-genai SDK connects (it needs wss:// for Live)
-curl -s --cacert $RUN/tls/ca.pem https://localhost:$TLS_PORT$path_base/gemini-flash:generateContent \\
+curl -s --cacert $RUN/tls/ca.pem https://localhost:$TLS_PORT$path_base/$alias:generateContent \\
   -H 'x-api-key: $key' -H 'content-type: application/json' \\
   -d '$body'
 EOF

@@ -72,3 +72,44 @@ async fn misplaced_secret_is_not_logged() {
     assert!(config_error_line(&log).contains("api_keys"));
     assert!(!log.contains("sk-this-must-not-be-logged"));
 }
+
+/// `vp-config check` names the same field and reason as Envoy's refusal, for a table of bad
+/// configs; the VM env is the process env `check` reads.
+#[tokio::test]
+async fn check_reports_what_envoy_refuses_with() {
+    let mut table: Vec<(&str, Value)> = Vec::new();
+    let mut config = plugin_config();
+    config["vertex_regoin"] = json!("us-central1");
+    table.push(("unknown key", config));
+    let mut config = plugin_config();
+    config["model_list"][1]["litellm_params"]["vertex_location"] = json!("Europe West");
+    table.push(("bad location", config));
+    let mut config = plugin_config();
+    config["credentials"]["default"]["key"] = json!({"type": "service_account"});
+    table.push(("key without private_key", config));
+    let mut config = plugin_config();
+    config.as_object_mut().unwrap().remove("api_keys");
+    table.push(("no api_keys", config));
+    let mut config = plugin_config();
+    config["credentials"]["beta"]["key_env"] = json!("NOT_IN_THE_VM");
+    table.push(("key_env not set", config));
+    let mut config = plugin_config();
+    config["token_fetch_timeout_ms"] = json!("fast");
+    table.push(("wrong type", config));
+    let mut config = plugin_config();
+    config["model_list"][2]["litellm_params"]["vertex_credentials"] = json!("gamma");
+    table.push(("unknown credential", config));
+
+    let vm_env = |name: &str| (name == "SA_BETA_KEY").then(|| SERVICE_ACCOUNT_B_JSON.to_string());
+    for (case, config) in table {
+        let error = vp_config::check(&config.to_string(), &vm_env)
+            .err()
+            .unwrap_or_else(|| panic!("{case}: check accepts it"));
+        let log = rejection_log(config).await;
+        let line = config_error_line(&log);
+        assert!(
+            line.contains(&error.to_string()),
+            "{case}: check says\n  {error}\nEnvoy says\n  {line}"
+        );
+    }
+}

@@ -481,3 +481,62 @@ fn run_sh_help_names_every_setting() {
         );
     }
 }
+
+/// Vertex mode with `VP_CONFIG` naming a LiteLLM config whose credential is a key file: the
+/// rendered envoy.yaml carries the converted plugin config, the VM env var holds the file's
+/// contents, and Envoy's validation (which runs the filter's config check) accepts it.
+#[test]
+fn vertex_mode_with_a_litellm_config_reads_its_key_file_into_the_vm_env() {
+    // vp-config next to this package's binaries (VP_BIN_DIR), as `make run` builds it.
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "vp-config"])
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(built.success());
+    let run = tempfile::tempdir().unwrap();
+    let run_dir = run.path().to_str().unwrap();
+    let config = run.path().join("litellm.yaml");
+    let key_file = repo_root().join("tests/fixtures/service_account_b.json");
+    std::fs::write(
+        &config,
+        format!(
+            "model_list:\n  - model_name: pro\n    litellm_params:\n      model: vertex_ai/gemini-2.5-pro\n      vertex_project: proj-beta\n      vertex_credentials: {}\ngeneral_settings:\n  master_key: sk-vertex-mode\n",
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let out = run_script(
+        &["--check"],
+        &[
+            ("GOOGLE_APPLICATION_CREDENTIALS", FIXTURE_KEY),
+            ("VERTEXAI_PROJECT", "proj-alpha"),
+            ("VP_RUN_DIR", run_dir),
+            ("VP_CONFIG", config.to_str().unwrap()),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "run.sh --check failed:\n{stdout}\n{stderr}"
+    );
+    let rendered_path = report_field(&stdout, "config");
+    assert_eq!(rendered_path, format!("{run_dir}/envoy.user.yaml"));
+    let rendered = std::fs::read_to_string(&rendered_path).unwrap();
+    let plugin = plugin_config_of(&rendered_path);
+    assert_eq!(
+        plugin["credentials"]["service_account_b"]["key_env"],
+        "VP_KEY_SERVICE_ACCOUNT_B"
+    );
+    assert_eq!(
+        plugin["api_keys"][0],
+        vp_config::hash_key("sk-vertex-mode").unwrap()
+    );
+    // host_env_keys keeps its own entries and gains the config's (a YAML list, one a line).
+    for key in ["VERTEX_SA_KEY", "VP_KEY_SERVICE_ACCOUNT_B"] {
+        assert!(
+            rendered.contains(&format!("- {key}\n")),
+            "{key}:\n{rendered}"
+        );
+    }
+}

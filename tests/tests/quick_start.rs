@@ -10,7 +10,7 @@
 //! same target/debug binaries `make run` builds, unless this run uses another target dir).
 //! `make build` still runs.
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -471,4 +471,123 @@ fn readme_quick_start_runs_end_to_end_and_stops_cleanly() {
             "port {port} still open after Ctrl-C"
         );
     }
+}
+
+/// `VP_CONFIG=FILE make run` on free ports and a temp run directory, building what it needs as a
+/// newcomer's run does; `extra` adds to its environment.
+fn make_run_with_config(
+    file: &Path,
+    extra: &[(&'static str, String)],
+) -> (MakeRun, String, tempfile::TempDir) {
+    let run_dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(DEFAULT_PORTS.len());
+    let mut env: Vec<(&str, String)> = DEFAULT_PORTS
+        .iter()
+        .zip(&ports)
+        .map(|((name, _), port)| (*name, port.to_string()))
+        .collect();
+    env.push(("VP_RUN_DIR", run_dir.path().to_str().unwrap().to_string()));
+    env.push(("VP_CONFIG", file.to_str().unwrap().to_string()));
+    env.extend(extra.iter().cloned());
+    let mut stack = MakeRun::start(&env, run_dir.path().join("make-run.stderr"));
+    stack.wait_until_ready();
+    (stack, ports[0].to_string(), run_dir)
+}
+
+/// generateContent through the stack's plaintext listener with `key`; the JSON answer.
+fn generate(listen: &str, project: &str, location: &str, alias: &str, key: &str) -> Value {
+    let url = format!("http://127.0.0.1:{listen}/vertex_ai/v1/projects/{project}/locations/{location}/publishers/google/models/{alias}:generateContent");
+    let out = run(
+        "curl",
+        &[
+            "-s",
+            &url,
+            "-H",
+            &format!("x-api-key: {key}"),
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}"#,
+        ],
+        &[],
+    );
+    stdout_json(&out)
+}
+
+#[test]
+fn litellm_config_runs_and_serves_its_master_key() {
+    let config = repo_root().join("examples/litellm/config.yaml");
+    let (mut stack, listen, _run_dir) = make_run_with_config(&config, &[]);
+    let stderr = stack.stderr();
+    assert!(
+        stderr.contains("router_settings.routing_strategy: dropped: "),
+        "the dropped settings are listed:\n{stderr}"
+    );
+    let answer = generate(
+        &listen,
+        "my-vertex-project",
+        "europe-west4",
+        "gemini-2.5-pro",
+        "sk-litellm-master-1234",
+    );
+    assert!(!candidate_text(&answer).is_empty(), "{answer}");
+    let refused = generate(
+        &listen,
+        "my-vertex-project",
+        "europe-west4",
+        "gemini-2.5-pro",
+        "sk-not-the-master-key",
+    );
+    assert_eq!(refused["error"]["code"], 401, "{refused}");
+    stack.interrupt();
+}
+
+#[test]
+fn litellm_router_config_with_env_master_key_and_key_file_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // A key file path, as LiteLLM configs name them; the emulator mode serves it with a fixture.
+    let key_file = dir.path().join("router-sa.json");
+    std::fs::write(&key_file, "{\"type\": \"service_account\"}").unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "model_list:
+  - model_name: flash
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_project: router-project
+      vertex_location: us-east5
+      vertex_credentials: {key}
+      rpm: 100
+  - model_name: flash
+    litellm_params:
+      model: vertex_ai/gemini-2.5-flash
+      vertex_project: router-project
+      vertex_location: us-central1
+      vertex_credentials: {key}
+      rpm: 100
+router_settings:
+  routing_strategy: usage-based-routing-v2
+  num_retries: 3
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+",
+            key = key_file.display()
+        ),
+    )
+    .unwrap();
+    let (mut stack, listen, _run_dir) = make_run_with_config(
+        &config,
+        &[("LITELLM_MASTER_KEY", "sk-router-master".to_string())],
+    );
+    let answer = generate(
+        &listen,
+        "router-project",
+        "us-east5",
+        "flash",
+        "sk-router-master",
+    );
+    assert!(!candidate_text(&answer).is_empty(), "{answer}");
+    stack.interrupt();
 }

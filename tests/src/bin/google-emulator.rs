@@ -2,14 +2,15 @@
 //!
 //! google-emulator [--oauth-port N] [--metadata-port N] [--vertex-port N] [--ca-out PATH]
 //!                 [--service-account FILE]... [--authorized-user FILE]... [--token-lifetime S]
-//!                 [--local-tls-dir DIR] [--ready-file PATH]
+//!                 [--local-tls-dir DIR] [--ready-file PATH] [--any-project]
 //! google-emulator --tls-only --local-tls-dir DIR
 //!
 //! `--local-tls-dir` also makes sure DIR holds the local stack's CA and `localhost` certificate
 //! for Envoy's TLS listener (see `vertex_passthrough_tests::local_tls`); `--ready-file` is
 //! removed at start and written (with the ready line) once everything listens, so a supervisor
 //! such as docker-compose's healthcheck can wait for it. `--tls-only` makes sure of the local
-//! certificate and exits without starting anything.
+//! certificate and exits without starting anything. `--any-project` lets every account use any
+//! project (`make run` with a user's config, whose projects the fixture keys do not name).
 use anyhow::{bail, Context};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +21,7 @@ use vertex_passthrough_tests::local_tls;
 
 const USAGE: &str = "usage: google-emulator [--oauth-port N] [--metadata-port N] \
 [--vertex-port N] [--ca-out PATH] [--service-account FILE]... [--authorized-user FILE]... \
-[--token-lifetime S] [--local-tls-dir DIR] [--ready-file PATH]
+[--token-lifetime S] [--local-tls-dir DIR] [--ready-file PATH] [--any-project]
        google-emulator --tls-only --local-tls-dir DIR";
 
 struct Args {
@@ -34,6 +35,7 @@ struct Args {
     local_tls_dir: Option<PathBuf>,
     ready_file: Option<PathBuf>,
     tls_only: bool,
+    any_project: bool,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
@@ -48,6 +50,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         local_tls_dir: None,
         ready_file: None,
         tls_only: false,
+        any_project: false,
     };
     while let Some(flag) = args.next() {
         if flag == "--help" || flag == "-h" {
@@ -56,6 +59,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         }
         if flag == "--tls-only" {
             parsed.tls_only = true;
+            continue;
+        }
+        if flag == "--any-project" {
+            parsed.any_project = true;
             continue;
         }
         let value = args
@@ -125,6 +132,7 @@ fn options(args: &Args) -> anyhow::Result<EmulatorOptions> {
         metadata_port: args.metadata_port,
         vertex_port: args.vertex_port,
         log_requests: true,
+        check_project_access: !args.any_project,
         ..EmulatorOptions::default()
     })
 }

@@ -12,6 +12,8 @@
 //!   --port FROM=TO                    every port_value FROM; all --port edits apply at once
 //!   --resolver ADDRESS:PORT           DNS through this one server
 //!   --credential-type NAME=TYPE       the plugin config's credential NAME gets this type
+//!   --plugin-config JSON              the plugin config replaced by this one
+//!   --vm-env NAME                     NAME added to the VM's host_env_keys
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -211,6 +211,10 @@ pub enum Edit {
     ConnectionManager { key: String, value: Value },
     /// `key` set on the Wasm filter's plugin `config`.
     WasmPlugin { key: String, value: Value },
+    /// The plugin config replaced by this one, in the form the file gives it.
+    PluginConfig(Value),
+    /// This environment variable added to the VM's `host_env_keys`.
+    VmEnv(String),
 }
 
 impl Edit {
@@ -282,6 +286,11 @@ impl Edit {
                     let (name, kind) = pair()?;
                     Edit::CredentialType { name, kind }
                 }
+                "--plugin-config" => Edit::PluginConfig(
+                    serde_json::from_str(value)
+                        .with_context(|| format!("{flag}: not a JSON object"))?,
+                ),
+                "--vm-env" => Edit::VmEnv(value.clone()),
                 other => bail!("unknown edit {other}"),
             };
             edits.push(edit);
@@ -381,6 +390,24 @@ fn apply_edit(config: &mut Value, edit: &Edit) -> anyhow::Result<()> {
                 .as_object_mut()
                 .context("the Wasm plugin config is not a mapping")?;
             plugin.insert(key.clone(), value.clone());
+        }
+        Edit::PluginConfig(value) => {
+            let configuration = wasm_plugin_mut(config)?
+                .get_mut("configuration")
+                .context("the Wasm filter has no plugin configuration")?;
+            edit_plugin_config(configuration, |plugin| {
+                *plugin = value.clone();
+                Ok(())
+            })?;
+        }
+        Edit::VmEnv(name) => {
+            let keys = wasm_plugin_mut(config)?
+                .pointer_mut("/vm_config/environment_variables/host_env_keys")
+                .and_then(Value::as_array_mut)
+                .context("the Wasm VM has no host_env_keys")?;
+            if !keys.iter().any(|k| k == name.as_str()) {
+                keys.push(name.clone().into());
+            }
         }
     }
     Ok(())
