@@ -34,6 +34,19 @@ if ! grep -qx "$GENAI_VERSION" "$TOOLS/python/.version" 2>/dev/null; then
         --no-warn-conflicts --target "$TOOLS/python" "google-genai==$GENAI_VERSION"
     echo "$GENAI_VERSION" >"$TOOLS/python/.version"
 fi
+# The OpenAI and Anthropic SDKs, for the tests of Vertex's OpenAI-compatible endpoint and of
+# Claude on Vertex (tests/tests/vertex_surface_sdks.rs). Added beside google-genai, each pin a
+# line of the same .version file.
+SDK_PINS=("openai==3.57.0" "anthropic[vertex]==2.14.0")
+missing_sdks=()
+for pin in "${SDK_PINS[@]}"; do
+    grep -qxF "$pin" "$TOOLS/python/.version" || missing_sdks+=("$pin")
+done
+if ((${#missing_sdks[@]})); then
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --no-warn-conflicts --target "$TOOLS/python" "${missing_sdks[@]}"
+    printf '%s\n' "${missing_sdks[@]}" >>"$TOOLS/python/.version"
+fi
 
 # Debian packages the build needs, installed only when missing (apt-get update runs only then):
 # binaryen's wasm-opt, which `make build` runs over the filter (scripts/optimize-wasm.sh).
@@ -48,4 +61,4 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
 fi
 
-echo "setup: ok (envoy $("$TOOLS/bin/envoy" --version | grep -o "/[0-9][0-9.]*/" | tr -d /), google-genai $GENAI_VERSION)"
+echo "setup: ok (envoy $("$TOOLS/bin/envoy" --version | grep -o "/[0-9][0-9.]*/" | tr -d /), google-genai $GENAI_VERSION, ${SDK_PINS[*]})"

@@ -453,7 +453,7 @@ async fn unicode_lookalikes_are_refused() {
         post("fi ligature in the model (percent-encoded)", "/vertex_ai/models/%EF%AC%81ash:generateContent", INVALID),
         post("fullwidth solidus between segments", "/vertex_ai/models%EF%BC%8Fflash:generateContent", NOT_FOUND),
         post("one-dot leaders as a dot-dot lookalike", "/vertex_ai/models/%E2%80%A4%E2%80%A4:generateContent", INVALID),
-        post("fullwidth colon before the method", "/vertex_ai/models/flash%EF%BC%9AgenerateContent", NOT_FOUND),
+        post("fullwidth colon before the method", "/vertex_ai/models/flash%EF%BC%9AgenerateContent", INVALID),
         post("unicode hyphen in the model", "/vertex_ai/models/gemini%E2%80%902.0:generateContent", INVALID),
         post("cyrillic a in the project", "/vertex_ai/v1/projects/proj-%D0%B0lpha/locations/us-central1/publishers/google/models/m:generateContent", INVALID),
         post("cyrillic a in the prefix is not our prefix", "/vertex_%D0%B0i/models/flash:generateContent", NOT_FOUND),
@@ -788,7 +788,7 @@ async fn absurd_http_and_vertex_methods_are_refused() {
         post("empty model", "/vertex_ai/models/:generateContent", INVALID),
         post("double colon", "/vertex_ai/models/flash::generateContent", INVALID),
         post("API version v2", "/vertex_ai/v2/models/flash:generateContent", NOT_FOUND),
-        post("operations listing", "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/operations", NOT_FOUND),
+        post("a collection not served", "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/featureGroups", NOT_FOUND),
         post("project not served by this proxy", "/vertex_ai/v1/projects/someone-else/locations/us-central1/publishers/google/models/m:generateContent", FORBIDDEN),
         post("valid full path for comparison", FULL, Expect::Forwarded),
     ])
@@ -944,6 +944,71 @@ async fn bytes_that_are_not_utf8_in_a_key_header_or_the_path_do_not_kill_a_worke
             &[],
             Expect::Refused,
         ),
+    ])
+    .await;
+}
+
+/// A raw HTTP/1.1 POST of `path` with a valid key and `body`.
+fn raw_post_body(name: &'static str, path: &str, body: &[u8], expect: Expect) -> Case {
+    let key = format!("x-api-key: {CLIENT_KEY}");
+    raw_bytes(
+        name,
+        http1_request(
+            format!("POST {path} HTTP/1.1").as_bytes(),
+            &[key.as_bytes()],
+            body,
+        ),
+        expect,
+    )
+}
+
+fn chat_body(model: &str, padding: usize) -> Vec<u8> {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "x".repeat(padding)}],
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn resources_search_and_openai_paths_refuse_what_this_proxy_does_not_serve() {
+    const CHAT: &str = "/vertex_ai/openai/chat/completions";
+    let resource_verb = |name: &'static str, method: &'static str| Case {
+        name,
+        send: Send::Both {
+            method,
+            path: "/vertex_ai/v1/cachedContents/1".to_string(),
+            headers: vec![key_header()],
+        },
+        expect: NOT_FOUND,
+    };
+    corpus(vec![
+        post("a cache in a project not served", "/vertex_ai/v1/projects/proj-other/locations/us-central1/cachedContents", FORBIDDEN),
+        post("a job in a project not served", "/vertex_ai/v1beta1/projects/proj-other/locations/global/batchPredictionJobs/1:cancel", FORBIDDEN),
+        post("a location method in a project not served", "/vertex_ai/v1/projects/proj-other/locations/us-central1:retrieveContexts", FORBIDDEN),
+        post("a collection not served", "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/featureOnlineStores/1", NOT_FOUND),
+        post("a collection not served, short form", "/vertex_ai/v1/datasets", NOT_FOUND),
+        post("a location method not served", "/vertex_ai/v1/projects/proj-alpha/locations/us-central1:evaluateInstances", NOT_FOUND),
+        post("an endpoint method not served", "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/endpoints/1:undeployModel", NOT_FOUND),
+        raw_post("dot-dot in a resource id", b"/vertex_ai/v1/projects/proj-alpha/locations/us-central1/cachedContents/../../../../proj-other/locations/l/cachedContents", &[], INVALID),
+        raw_post("encoded dot-dot in a resource id", b"/vertex_ai/v1/cachedContents/%2e%2e", &[], INVALID),
+        raw_post("encoded slash in a resource id", b"/vertex_ai/v1/cachedContents/1%2F..%2F2", &[], INVALID),
+        raw_post("a space in a resource id", b"/vertex_ai/v1/cachedContents/a%20b", &[], INVALID),
+        resource_verb("PUT on a cache", "PUT"),
+        resource_verb("OPTIONS on a cache", "OPTIONS"),
+        post("Search in a project not served", "/vertex_ai/discovery/v1/projects/proj-other/locations/global/dataStores", FORBIDDEN),
+        post("Search in a location it does not have", "/vertex_ai/discovery/v1/projects/proj-alpha/locations/us-central1/dataStores", NOT_FOUND),
+        raw_post("dot-dot in a Search path", b"/vertex_ai/discovery/v1/projects/proj-alpha/locations/global/../../proj-other/x", &[], INVALID),
+        post("OpenAI-compatible path of a project not served", "/vertex_ai/v1beta1/projects/proj-other/locations/global/endpoints/openapi/chat/completions", FORBIDDEN),
+        post("OpenAI-compatible call the endpoint does not have", "/vertex_ai/openai/completions", NOT_FOUND),
+        raw_post_body("OpenAI body whose model names a project not served", CHAT, &chat_body("projects/proj-other/locations/us-central1/endpoints/1", 1), FORBIDDEN),
+        raw_post_body("OpenAI body that is not JSON", CHAT, b"model=flash", INVALID),
+        raw_post_body("OpenAI body with two models", CHAT, br#"{"model":"flash","model":"google/x","messages":[]}"#, INVALID),
+        // Answered before the client has sent it all: HTTP/1.1 may see the reset first
+        // (vertex_surface.rs reads the filter's 413 over HTTP/2).
+        raw_post_body("OpenAI body over 8 MiB", CHAT, &chat_body("flash", 9 * 1024 * 1024), Expect::RefusedOrReset),
+        raw_post_body("OpenAI body of 1 MiB", CHAT, &chat_body("flash", 1024 * 1024), Expect::Forwarded),
     ])
     .await;
 }

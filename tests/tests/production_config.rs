@@ -80,6 +80,8 @@ impl Production {
             ("oauth2.googleapis.com", ip(emulator.oauth_addr)),
             ("aiplatform.googleapis.com", ip(emulator.vertex_addr)),
             ("*-aiplatform.googleapis.com", ip(emulator.vertex_addr)),
+            ("discoveryengine.googleapis.com", ip(emulator.vertex_addr)),
+            ("*-discoveryengine.googleapis.com", ip(emulator.vertex_addr)),
         ]);
         let dns = DnsServer::start(zone).await.expect("the DNS server starts");
         let config = production_config(&ProductionEdits {
@@ -532,4 +534,31 @@ async fn a_request_whose_headers_never_end_is_cut_off() {
     assert!(ended.is_ok(), "the connection is still open after 40 s");
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+/// Vertex AI Search goes to Discovery Engine's hosts through the same dynamic forward proxy,
+/// resolved through DNS, with SNI and the certificate checked for that host.
+#[tokio::test]
+async fn search_reaches_discovery_engine_hosts_through_dns_and_tls() {
+    let prod = Production::start(None).await;
+    for (location, host) in [
+        ("global", "discoveryengine.googleapis.com"),
+        ("eu", "eu-discoveryengine.googleapis.com"),
+    ] {
+        let path = format!("/vertex_ai/discovery/v1/projects/{PROJECT}/locations/{location}/collections/default_collection/engines/e/servingConfigs/default_search:search");
+        let response = prod
+            .post(
+                &path,
+                &[("x-api-key", SHIPPED_KEY)],
+                br#"{"query": "hello"}"#.to_vec(),
+            )
+            .await;
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap());
+        assert!(prod.asked(host), "no DNS question for {host}");
+        let requests = prod.emulator.vertex_requests();
+        let last = requests.last().unwrap();
+        assert_eq!(last.sni.as_deref(), Some(host));
+        assert_eq!(last.authority, host);
+    }
 }

@@ -10,6 +10,8 @@ pub enum Status {
     PermissionDenied,
     NotFound,
     FailedPrecondition,
+    /// A request body over the filter's bound (`413`).
+    PayloadTooLarge,
     Unavailable,
 }
 
@@ -21,6 +23,7 @@ impl Status {
             Status::PermissionDenied => 403,
             Status::NotFound => 404,
             Status::FailedPrecondition => 426,
+            Status::PayloadTooLarge => 413,
             Status::Unavailable => 503,
         }
     }
@@ -32,6 +35,7 @@ impl Status {
             Status::PermissionDenied => "PERMISSION_DENIED",
             Status::NotFound => "NOT_FOUND",
             Status::FailedPrecondition => "FAILED_PRECONDITION",
+            Status::PayloadTooLarge => "INVALID_ARGUMENT",
             Status::Unavailable => "UNAVAILABLE",
         }
     }

@@ -5,6 +5,8 @@ use crate::config::DeploymentId;
 use crate::host::{Body, Host};
 use crate::live::session::{ClientStep, LiveSession};
 use crate::request_headers::{RequestHeaders, MARKER_HEADER};
+use crate::routing::openai_body;
+use crate::routing::OpenAiCall;
 use crate::token::broker::TokenId;
 use crate::worker::{Decision, WorkerState};
 use std::rc::Rc;
@@ -26,6 +28,8 @@ pub struct HttpRequest<H: Host> {
     /// Paused for a token: body that arrives meanwhile stays buffered until the root resumes
     /// the request with the token set.
     awaiting_token: bool,
+    /// An OpenAI-compatible call held until its whole body is read.
+    awaiting_body: Option<Rc<OpenAiCall>>,
     live: Option<LiveSession>,
 }
 
@@ -37,17 +41,39 @@ impl<H: Host> HttpRequest<H> {
             carried_token: None,
             deployment: None,
             awaiting_token: false,
+            awaiting_body: None,
             live: None,
         }
     }
 
     /// The request's headers: check the client, route, rewrite, attach the Google token.
-    pub fn on_request_headers(&mut self) -> Flow {
-        let proxy = &self.worker.proxy;
+    /// `end_of_stream`: the request has no body.
+    pub fn on_request_headers(&mut self, end_of_stream: bool) -> Flow {
         // One host call reads every header; only the edits Vertex needs are written back.
-        let map = proxy.host.request_header_map();
+        let map = self.worker.proxy.host.request_header_map();
         let headers = RequestHeaders::parse(&map);
-        match self.worker.decide(self.context_id, headers.as_ref()) {
+        let decision = self.worker.decide(self.context_id, headers.as_ref());
+        match decision {
+            Decision::ReadBody(call) if end_of_stream => {
+                let decision = self.worker.decide_body(self.context_id, &call, b"");
+                self.carry_out(decision, headers.as_ref(), 0)
+            }
+            Decision::ReadBody(call) => {
+                self.awaiting_body = Some(call);
+                Flow::Pause
+            }
+            decision => self.carry_out(decision, headers.as_ref(), 0),
+        }
+    }
+
+    fn carry_out(
+        &mut self,
+        decision: Decision,
+        headers: Option<&RequestHeaders>,
+        body_size: usize,
+    ) -> Flow {
+        let proxy = &self.worker.proxy;
+        match decision {
             Decision::NotOurs { remove_marker } => {
                 if remove_marker {
                     proxy.host.set_request_header(MARKER_HEADER, None);
@@ -59,10 +85,21 @@ impl<H: Host> HttpRequest<H> {
                 proxy.host.send_error(&error);
                 Flow::Pause
             }
+            // Only `on_request_headers` is given this decision.
+            Decision::ReadBody(_) => Flow::Pause,
             Decision::Forward(forwarding) => {
-                if let Some(headers) = &headers {
+                if let Some(headers) = headers {
                     for (name, value) in forwarding.edits(headers) {
                         proxy.host.set_request_header(name, value);
+                    }
+                }
+                if let Some(body) = &forwarding.body {
+                    proxy.host.replace_body(Body::Request, body_size, body);
+                    if headers.is_some_and(|h| h.has("content-length")) {
+                        let length = body.len().to_string();
+                        proxy
+                            .host
+                            .set_request_header("content-length", Some(&length));
                     }
                 }
                 self.carried_token = forwarding.token;
@@ -83,6 +120,24 @@ impl<H: Host> HttpRequest<H> {
     }
 
     pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
+        if let Some(call) = &self.awaiting_body {
+            if body_size > openai_body::MAX_BODY {
+                self.awaiting_body = None;
+                return self.carry_out(Decision::Reject(openai_body::too_large()), None, 0);
+            }
+            if !end_of_stream {
+                return Flow::Pause;
+            }
+            let call = Rc::clone(call);
+            self.awaiting_body = None;
+            let proxy = &self.worker.proxy;
+            let body = proxy.host.body(Body::Request, body_size);
+            let decision = self.worker.decide_body(self.context_id, &call, &body);
+            // The headers are read again: they are edited now, with the body.
+            let map = proxy.host.request_header_map();
+            let headers = RequestHeaders::parse(&map);
+            return self.carry_out(decision, headers.as_ref(), body_size);
+        }
         if self.awaiting_token {
             if self
                 .worker

@@ -9,7 +9,8 @@ use crate::metrics::Metrics;
 use crate::moment::Moment;
 use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
 use crate::routing::memo::RouteMemo;
-use crate::routing::{self, Destination, LiveTarget};
+use crate::routing::openai_body;
+use crate::routing::{self, Destination, LiveTarget, OpenAiCall, Routed};
 use crate::token::broker::{TokenBroker, TokenId, TokenStep};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -97,15 +98,46 @@ impl<H: Host> WorkerState<H> {
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
         let moment = Moment::new(&self.proxy);
-        let destination = match self.route(prefix, rest, upgrade, &moment) {
-            Ok(destination) => destination,
+        let routed = match self.route(prefix, rest, upgrade, &moment) {
+            Ok(routed) => routed,
             Err(error) => return Decision::Reject(error),
         };
         // After routing, so a Live path without an upgrade still gets its 426 advice.
         let method = headers.get(":method").unwrap_or_default();
-        if let Err(error) = routing::check_http_method(&method, upgrade) {
+        if let Err(error) = routing::check_http_method(&method, routed.methods()) {
             return Decision::Reject(error);
         }
+        match routed {
+            Routed::Forward(destination) => {
+                self.forward(context_id, destination, upgrade, None, &moment)
+            }
+            Routed::ReadBody(call) => Decision::ReadBody(call),
+        }
+    }
+
+    /// What to do with an OpenAI-compatible call, from its whole body (`Decision::ReadBody`).
+    pub fn decide_body(&self, context_id: u32, call: &OpenAiCall, body: &[u8]) -> Decision {
+        match openai_body::decide(&self.proxy.config, call, body) {
+            Ok(request) => self.forward(
+                context_id,
+                Rc::new(request.destination),
+                false,
+                request.body,
+                &Moment::new(&self.proxy),
+            ),
+            Err(error) => Decision::Reject(error),
+        }
+    }
+
+    /// Forward to `destination`, with the token at hand or once it is fetched.
+    fn forward(
+        &self,
+        context_id: u32,
+        destination: Rc<Destination>,
+        upgrade: bool,
+        body: Option<Vec<u8>>,
+        moment: &Moment<H>,
+    ) -> Decision {
         if let Some(counters) = destination
             .deployment
             .and_then(|id| self.proxy.metrics.deployment(id))
@@ -115,7 +147,7 @@ impl<H: Host> WorkerState<H> {
         let (authorization, token) =
             match self
                 .tokens
-                .token_at(&self.proxy, context_id, destination.credential, &moment)
+                .token_at(&self.proxy, context_id, destination.credential, moment)
             {
                 TokenStep::Use {
                     authorization,
@@ -129,6 +161,7 @@ impl<H: Host> WorkerState<H> {
             authorization,
             token,
             upgrade,
+            body,
         })
     }
 }
@@ -141,11 +174,14 @@ impl<H: Host> WorkerState<H> {
         rest: &str,
         upgrade: bool,
         moment: &Moment<H>,
-    ) -> Result<Rc<Destination>, ErrorResponse> {
+    ) -> Result<Routed, ErrorResponse> {
         let config = &self.proxy.config;
         let mut routes = self.routes.borrow_mut();
         let first = routes.route(config, prefix, rest, upgrade, 0)?;
-        let Some(id) = first.deployment else {
+        let Some(id) = (match &first {
+            Routed::Forward(destination) => destination.deployment,
+            Routed::ReadBody(_) => None,
+        }) else {
             return Ok(first);
         };
         let index = self.deployments.pick(&self.proxy, id.pool, moment);
@@ -168,6 +204,8 @@ pub enum Decision {
     Reject(ErrorResponse),
     /// Rewritten for Vertex and forwarded, at once or once its token is there.
     Forward(Forwarding),
+    /// Held until its whole body is read, then decided by `WorkerState::decide_body`.
+    ReadBody(Rc<OpenAiCall>),
 }
 
 /// A request on its way to Vertex.
@@ -180,6 +218,8 @@ pub struct Forwarding {
     pub token: Option<TokenId>,
     /// A WebSocket upgrade.
     pub upgrade: bool,
+    /// The request body to send instead of the client's.
+    pub body: Option<Vec<u8>>,
 }
 
 impl Forwarding {

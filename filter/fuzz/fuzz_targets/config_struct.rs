@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let value = match proto_struct::decode(data) {
         Ok(value) => value,
         Err(error) => {
-            assert!(!error.field.is_empty() && !error.reason.is_empty(), "{error}");
+            assert!(
+                !error.field.is_empty() && !error.reason.is_empty(),
+                "{error}"
+            );
             assert!(
                 secrets().found_in(data) || !secrets().found_in(error.to_string().as_bytes()),
                 "the error repeats a secret (field {})",
@@ -31,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
         panic!("a Struct decoded to {value}, not an object");
     };
     let again = proto_struct::decode(&proto_struct::encode(object));
-    assert!(again.as_ref().ok() == Some(&value), "encode then decode gave {again:?}");
+    assert!(
+        again.as_ref().ok() == Some(&value),
+        "encode then decode gave {again:?}"
+    );
 
     // Bytes of another beginning are not taken for a Struct by `Config::load`.
     if data.first() == Some(&0x0a) {

@@ -30,7 +30,13 @@ fn fixture() -> &'static Fixture {
         .iter()
         .map(|query| {
             routing::route(&config, "/vertex_ai", &format!("/live{query}"), true)
-                .map(|forward| forward.live.expect("an upgrade resolves a Live route"))
+                .map(|routed| match routed {
+                    routing::Routed::Forward(forward) => forward
+                        .live
+                        .clone()
+                        .expect("an upgrade resolves a Live route"),
+                    routing::Routed::ReadBody(_) => panic!("an upgrade reads no body"),
+                })
                 .unwrap_or_else(|e| panic!("session {query}: {e:?}"))
         })
         .collect();

@@ -2,7 +2,8 @@
 //! WebSocket upgrade: whatever is forwarded is a clean Vertex path on a Vertex host for a
 //! served project, with no client credential in the query; whatever is refused gets a
 //! Google-shaped error. A worker's route memo, kept across inputs, answers as routing does.
-//! Never panics.
+//! An OpenAI-compatible call is decided on the same bytes as its body: a rewritten body is JSON
+//! whose model is `publisher/model`. Never panics.
 #![no_main]
 
 use fuzz_support::config;
@@ -10,8 +11,10 @@ use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use std::sync::OnceLock;
 use vertex_passthrough_core::config::Config;
+use vertex_passthrough_core::error_response::ErrorResponse;
 use vertex_passthrough_core::routing::memo::RouteMemo;
-use vertex_passthrough_core::routing::{self, Destination};
+use vertex_passthrough_core::routing::openai_body;
+use vertex_passthrough_core::routing::{self, Routed};
 
 fn fixture() -> &'static Config {
     static CONFIG: OnceLock<Config> = OnceLock::new();
@@ -27,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let config = fixture();
     if let Some((prefix, rest)) = routing::strip_prefix(config, &path) {
         assert!(config.route_prefixes.iter().any(|p| p == prefix));
-        check(config, routing::route(config, prefix, rest, upgrade));
+        check_routed(config, routing::route(config, prefix, rest, upgrade), data);
     }
     // The rest as if it followed the prefix, to reach the router with every input.
     let routed = routing::route(config, "/vertex_ai", &path, upgrade);
@@ -35,9 +38,39 @@ fuzz_target!(|data: &[u8]| {
         memo.borrow_mut()
             .route(config, "/vertex_ai", &path, upgrade, 0)
     });
-    assert_eq!(remembered.map(|f| (*f).clone()), routed);
-    check(config, routed);
+    assert_eq!(remembered, routed);
+    check_routed(config, routed, data);
+    // The input as the body of an OpenAI-compatible call.
+    if let Ok(Routed::ReadBody(call)) =
+        routing::route(config, "/vertex_ai", "/openai/chat/completions", false)
+    {
+        check_openai(config, &call, data);
+    }
 });
+
+fn check_routed(config: &Config, routed: Result<Routed, ErrorResponse>, body: &[u8]) {
+    match routed {
+        Ok(Routed::Forward(destination)) => check(config, Ok((*destination).clone())),
+        Ok(Routed::ReadBody(call)) => check_openai(config, &call, body),
+        Err(error) => check(config, Err(error)),
+    }
+}
+
+fn check_openai(config: &Config, call: &routing::OpenAiCall, body: &[u8]) {
+    match openai_body::decide(config, call, body) {
+        Ok(request) => {
+            if let Some(rewritten) = &request.body {
+                let json: serde_json::Value =
+                    serde_json::from_slice(rewritten).expect("a rewritten body is JSON");
+                let model = json["model"].as_str().expect("a string model");
+                assert!(model.contains('/'), "rewritten model {model:?}");
+            }
+            check(config, Ok(request.destination));
+        }
+        Err(error) if error.http_code() == 413 => assert!(body.len() > openai_body::MAX_BODY),
+        Err(error) => check(config, Err(error)),
+    }
+}
 
 thread_local! {
     static MEMO: RefCell<RouteMemo> = RefCell::default();
@@ -66,10 +99,7 @@ fn percent_decoded(text: &str) -> Vec<u8> {
     out
 }
 
-fn check(
-    config: &Config,
-    result: Result<Destination, vertex_passthrough_core::error_response::ErrorResponse>,
-) {
+fn check(config: &Config, result: Result<routing::Destination, ErrorResponse>) {
     let destination = match result {
         Ok(destination) => destination,
         Err(error) => {
@@ -91,8 +121,11 @@ fn check(
         .split_once('?')
         .unwrap_or((destination.path.as_str(), ""));
     assert!(
-        path.starts_with("/v1/projects/")
-            || path.starts_with("/v1beta1/projects/")
+        ["/v1/", "/v1beta1/", "/v1beta/", "/v1alpha/"]
+            .iter()
+            .any(|v| path
+                .strip_prefix(v)
+                .is_some_and(|p| p.starts_with("projects/")))
             || path.starts_with("/ws/google.cloud.aiplatform."),
         "forwarded to {path}"
     );

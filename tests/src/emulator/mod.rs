@@ -19,6 +19,7 @@ mod tokens;
 mod vertex;
 mod vertex_answers;
 mod vertex_auth;
+mod vertex_resources;
 mod vertex_route;
 
 pub use credentials::{
@@ -34,6 +35,7 @@ pub use record::{
 };
 pub use tls::SERVER_NAMES;
 pub use tokens::TokenBehaviour;
+pub use vertex_resources::discovery_host;
 pub use vertex_route::{location_of_host, vertex_host, LIVE_PATHS};
 
 use anyhow::Context;

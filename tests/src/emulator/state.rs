@@ -35,6 +35,8 @@ pub(crate) struct Shared {
     pub token_answers_held: tokio::sync::watch::Sender<bool>,
     pub tokens: Mutex<TokenStore>,
     pub records: Mutex<Records>,
+    /// Caches, jobs and operations created through the emulated Vertex API.
+    pub resources: Mutex<super::vertex_resources::Resources>,
     arrivals: AtomicU64,
     tasks: Mutex<JoinSet<()>>,
 }
@@ -75,6 +77,7 @@ impl Shared {
             token_answers_held: tokio::sync::watch::Sender::new(false),
             tokens: Mutex::new(TokenStore::default()),
             records: Mutex::new(Records::default()),
+            resources: Mutex::default(),
             arrivals: AtomicU64::new(0),
             tasks: Mutex::new(JoinSet::new()),
         }

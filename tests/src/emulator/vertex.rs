@@ -11,6 +11,7 @@ use super::sse::PacedEvents;
 use super::state::{lock, Shared};
 use super::vertex_answers as answers;
 use super::vertex_auth::{authenticate, Caller};
+use super::vertex_resources as resources;
 use super::vertex_route::{parse_model_call, vertex_host, ModelCall, LIVE_PATHS};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -137,15 +138,12 @@ fn answer(
         Ok(body) => body,
         Err(why) => return google_error(400, "INVALID_ARGUMENT", &why),
     };
+    let subject = caller.subject.clone().unwrap_or_default();
+    if host_of(&arrival.authority).ends_with("discoveryengine.googleapis.com") {
+        return discovery(shared, arrival, &subject);
+    }
     let Some(call) = parse_model_call(&arrival.path) else {
-        return google_error(
-            404,
-            "NOT_FOUND",
-            &format!(
-                "The requested URL {} was not found on this server.",
-                arrival.path
-            ),
-        );
+        return resource(shared, index, arrival, &subject, &body);
     };
     let expected_host = vertex_host(&call.location);
     if host_of(&arrival.authority) != expected_host {
@@ -158,7 +156,6 @@ fn answer(
             ),
         );
     }
-    let subject = caller.subject.unwrap_or_default();
     if !shared.may_use_project(&subject, &call.project) {
         return google_error(
             403,
@@ -186,6 +183,101 @@ fn answer(
         );
     };
     model_method(shared, index, arrival, &call, &json, &body)
+}
+
+fn not_found_url(path: &str) -> Response<Body> {
+    google_error(
+        404,
+        "NOT_FOUND",
+        &format!("The requested URL {path} was not found on this server."),
+    )
+}
+
+/// A JSON body, or `Null` for none (GET and DELETE have none); `None` when it is not JSON.
+fn json_body(body: &[u8]) -> Option<Value> {
+    if body.is_empty() {
+        return Some(Value::Null);
+    }
+    serde_json::from_slice(body).ok()
+}
+
+fn permission_denied(resource: &str) -> Response<Body> {
+    google_error(
+        403,
+        "PERMISSION_DENIED",
+        &format!("Permission denied on resource '{resource}' (or it may not exist)."),
+    )
+}
+
+/// A call on a resource under `projects/P/locations/L`: on the location's host, for a caller
+/// allowed into P.
+fn resource(
+    shared: &Arc<Shared>,
+    index: usize,
+    arrival: &Arrival,
+    subject: &str,
+    body: &[u8],
+) -> Response<Body> {
+    let Some(at) = resources::parse_resource_path(&arrival.path, &["v1", "v1beta1"]) else {
+        return not_found_url(&arrival.path);
+    };
+    let expected_host = vertex_host(&at.location);
+    if host_of(&arrival.authority) != expected_host {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "Location {} is served by {expected_host}, but the request was sent to {}.",
+                at.location, arrival.authority
+            ),
+        );
+    }
+    if !shared.may_use_project(subject, &at.project) {
+        return permission_denied(&format!(
+            "projects/{}/locations/{}",
+            at.project, at.location
+        ));
+    }
+    let Some(json) = json_body(body) else {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            "Invalid JSON payload received. The request body is not valid JSON.",
+        );
+    };
+    let chat = at.tail == "/endpoints/openapi/chat/completions";
+    if chat && arrival.method == "POST" && resources::openai_stream_requested(&json) {
+        return match resources::openai_chat_events(&json, body, shared.sse_chunks) {
+            Ok(events) => event_stream(shared, index, events),
+            Err(why) => google_error(400, "INVALID_ARGUMENT", &why),
+        };
+    }
+    resources::answer(shared, &arrival.method, &at, &json, body)
+}
+
+/// Vertex AI Search on a Discovery Engine host.
+fn discovery(shared: &Arc<Shared>, arrival: &Arrival, subject: &str) -> Response<Body> {
+    let Some(at) = resources::parse_resource_path(&arrival.path, &["v1", "v1beta", "v1alpha"])
+    else {
+        return not_found_url(&arrival.path);
+    };
+    if resources::discovery_host(&at.location).as_deref() != Some(&host_of(&arrival.authority)) {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "Location {} is not served by {}.",
+                at.location, arrival.authority
+            ),
+        );
+    }
+    if !shared.may_use_project(subject, &at.project) {
+        return permission_denied(&format!(
+            "projects/{}/locations/{}",
+            at.project, at.location
+        ));
+    }
+    resources::discovery_answer(&arrival.method, &at)
 }
 
 fn has_contents(json: &Value) -> bool {
@@ -245,6 +337,17 @@ fn model_method(
         "serverStreamingPredict" => {
             json_response(200, &Value::Array(vec![answers::predict(model)]))
         }
+        "rawPredict" | "streamRawPredict"
+            if call.publisher == "anthropic" && json.get("anthropic_version").is_none() =>
+        {
+            google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "anthropic_version: field required (use vertex-2023-10-16).",
+            )
+        }
+        "predictLongRunning" => resources::predict_long_running(shared, &call.name(), json),
+        "fetchPredictOperation" => resources::fetch_predict_operation(shared, &call.name(), json),
         "rawPredict" if call.publisher == "anthropic" => {
             json_response(200, &answers::anthropic_message(model, body))
         }

@@ -60,6 +60,16 @@ pub fn location_of_host(host: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+impl ModelCall {
+    /// `projects/P/locations/L/publishers/PUB/models/M`.
+    pub fn name(&self) -> String {
+        format!(
+            "projects/{}/locations/{}/publishers/{}/models/{}",
+            self.project, self.location, self.publisher, self.model
+        )
+    }
+}
+
 pub fn parse_model_call(path: &str) -> Option<ModelCall> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     let [version, "projects", project, "locations", location, "publishers", publisher, "models", model_and_method] =

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 
 pub const DEFAULT_LOCATION: &str = "us-central1";
 pub const DEFAULT_ROUTE_PREFIXES: [&str; 2] = ["/vertex_ai", "/vertex-ai"];
-pub const DEFAULT_METHODS: [&str; 9] = [
+pub const DEFAULT_METHODS: [&str; 11] = [
     "generateContent",
     "streamGenerateContent",
     "countTokens",
@@ -30,7 +30,23 @@ pub const DEFAULT_METHODS: [&str; 9] = [
     "streamRawPredict",
     "serverStreamingPredict",
     "embedContent",
+    "predictLongRunning",
+    "fetchPredictOperation",
 ];
+/// The collections under `projects/P/locations/L/` that are forwarded as they are.
+pub const DEFAULT_COLLECTIONS: [&str; 8] = [
+    "publishers",
+    "endpoints",
+    "cachedContents",
+    "batchPredictionJobs",
+    "tuningJobs",
+    "ragCorpora",
+    "reasoningEngines",
+    "operations",
+];
+/// The methods on a location itself (`projects/P/locations/L:METHOD`).
+pub const DEFAULT_LOCATION_METHODS: [&str; 3] =
+    ["retrieveContexts", "augmentPrompt", "corroborateContent"];
 const DEFAULT_REFRESH_MARGIN_S: u64 = 300;
 const DEFAULT_FETCH_TIMEOUT_MS: u64 = 5000;
 const DEFAULT_COOLDOWN_S: u64 = 30;
@@ -76,6 +92,8 @@ pub struct Config {
     pub client_keys: ClientKeys,
     pub route_prefixes: Vec<String>,
     pub methods: Vec<String>,
+    pub collections: Vec<String>,
+    pub location_methods: Vec<String>,
     pub token_refresh_margin_s: u64,
     pub token_fetch_timeout_ms: u64,
 }
@@ -253,7 +271,13 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         credentials,
         client_keys: client_keys(raw.api_keys, raw.allow_unauthenticated)?,
         route_prefixes: route_prefixes(raw.route_prefixes)?,
-        methods: methods(raw.methods)?,
+        methods: names("methods", raw.methods, &DEFAULT_METHODS)?,
+        collections: names("collections", raw.collections, &DEFAULT_COLLECTIONS)?,
+        location_methods: names(
+            "location_methods",
+            raw.location_methods,
+            &DEFAULT_LOCATION_METHODS,
+        )?,
         token_refresh_margin_s: bounded(
             "token_refresh_margin_s",
             raw.token_refresh_margin_s,
@@ -427,28 +451,28 @@ fn route_prefixes(prefixes: Option<Vec<String>>) -> Result<Vec<String>, ConfigEr
     Ok(prefixes)
 }
 
-fn methods(methods: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
-    let Some(methods) = methods else {
-        return Ok(DEFAULT_METHODS.iter().map(|m| m.to_string()).collect());
+/// A list of API names (`methods`, `collections`, `location_methods`): ASCII letters only.
+fn names(
+    field: &str,
+    given: Option<Vec<String>>,
+    default: &[&str],
+) -> Result<Vec<String>, ConfigError> {
+    let Some(given) = given else {
+        return Ok(default.iter().map(|m| m.to_string()).collect());
     };
-    if methods.is_empty() {
-        return Err(ConfigError::new("methods", "must list at least one method"));
+    if given.is_empty() {
+        return Err(ConfigError::new(field, "must list at least one name"));
     }
-    for (index, method) in methods.iter().enumerate() {
-        if method.is_empty()
-            || method.len() > 64
-            || !method.bytes().all(|b| b.is_ascii_alphabetic())
-        {
+    for (index, name) in given.iter().enumerate() {
+        if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphabetic()) {
+            let example = default.first().copied().unwrap_or_default();
             return Err(ConfigError::new(
-                format!("methods[{index}]"),
-                format!(
-                    "{} is not a method name such as generateContent",
-                    shown(method)
-                ),
+                format!("{field}[{index}]"),
+                format!("{} is not a name such as {example}", shown(name)),
             ));
         }
     }
-    Ok(methods)
+    Ok(given)
 }
 
 fn bounded(

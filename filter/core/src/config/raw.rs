@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub allow_unauthenticated: bool,
     pub route_prefixes: Option<Vec<String>>,
     pub methods: Option<Vec<String>>,
+    pub collections: Option<Vec<String>>,
+    pub location_methods: Option<Vec<String>>,
     pub token_refresh_margin_s: Option<u64>,
     pub token_fetch_timeout_ms: Option<u64>,
     pub cooldown_s: Option<u64>,

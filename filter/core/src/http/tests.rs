@@ -47,7 +47,7 @@ fn arrive(
 ) -> (HttpRequest<MockHost>, Flow) {
     host(w).start_request(context_id, headers);
     let mut request = HttpRequest::new(context_id, Rc::clone(w));
-    let flow = request.on_request_headers();
+    let flow = request.on_request_headers(false);
     (request, flow)
 }
 
@@ -445,4 +445,120 @@ fn a_live_sessions_end_is_counted() {
     respond(&w, &mut request, 1, 101);
     request.on_log();
     assert_eq!(w.proxy.metrics.live.sessions_closed.pending(), 1);
+}
+
+const OPENAI_CHAT: &str = "/vertex_ai/openai/chat/completions";
+
+/// The request's body arrives in `chunks`; the body callback ran for each, with the body held
+/// so far. Returns the last callback's flow.
+fn body_arrives(
+    w: &Rc<WorkerState<MockHost>>,
+    request: &mut HttpRequest<MockHost>,
+    context_id: u32,
+    chunks: &[&[u8]],
+) -> Flow {
+    let mut held = Vec::new();
+    let mut flow = Flow::Continue;
+    for (n, chunk) in chunks.iter().enumerate() {
+        held.extend_from_slice(chunk);
+        host(w).set_body(context_id, Body::Request, &held);
+        host(w).enter(context_id);
+        flow = request.on_request_body(held.len(), n + 1 == chunks.len());
+    }
+    flow
+}
+
+fn with_length<'a>(headers: &[(&'a str, &'a str)], length: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut headers = headers.to_vec();
+    headers.push(("content-length", length));
+    headers
+}
+
+#[test]
+fn an_openai_call_is_held_until_its_body_is_whole_then_rewritten() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let body = br#"{"model":"flash","messages":[]}"#;
+    let length = body.len().to_string();
+    let (mut request, flow) = arrive(&w, 1, &with_length(&post(OPENAI_CHAT), &length));
+    assert_eq!(flow, Flow::Pause);
+    assert_eq!(
+        host(&w).request(1).header(":authority"),
+        Some("proxy.local")
+    );
+    let first = body_arrives(&w, &mut request, 1, &[&body[..10]]);
+    assert_eq!(first, Flow::Pause);
+    let (mut request, _) = arrive(&w, 2, &with_length(&post(OPENAI_CHAT), &length));
+    let flow = body_arrives(&w, &mut request, 2, &[&body[..10], &body[10..]]);
+    assert_eq!(flow, Flow::Continue);
+    let sent = host(&w).request(2);
+    let expected = br#"{"model":"google/gemini-2.0-flash","messages":[]}"#;
+    assert_eq!(sent.request_body, expected);
+    assert_eq!(
+        sent.header("content-length"),
+        Some(expected.len().to_string().as_str())
+    );
+    assert_eq!(
+        sent.header(":path"),
+        Some(
+            "/v1beta1/projects/proj-alpha/locations/us-central1/endpoints/openapi/chat/completions"
+        )
+    );
+    assert_eq!(sent.header("authorization"), Some("Bearer t-alpha"));
+    assert_eq!(sent.header("x-api-key"), None);
+}
+
+#[test]
+fn an_openai_alias_with_a_fetched_token_waits_for_it_after_the_body() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(OPENAI_CHAT));
+    let flow = body_arrives(&w, &mut request, 1, &[br#"{"model":"meta"}"#]);
+    assert_eq!(flow, Flow::Pause);
+    let sent = host(&w).request(1);
+    assert_eq!(sent.request_body, br#"{"model":"google/gemini-2.0-flash"}"#);
+    assert_eq!(sent.header("authorization"), None);
+    token_arrives(&w, "ya29.meta");
+    let sent = host(&w).request(1);
+    assert!(sent.resumed);
+    assert_eq!(sent.header("authorization"), Some("Bearer ya29.meta"));
+}
+
+#[test]
+fn an_openai_body_over_the_bound_is_refused_before_it_is_whole() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(OPENAI_CHAT));
+    let big = vec![b' '; crate::routing::openai_body::MAX_BODY + 1];
+    host(&w).set_body(1, Body::Request, &big);
+    host(&w).enter(1);
+    assert_eq!(request.on_request_body(big.len(), false), Flow::Pause);
+    assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 413);
+}
+
+#[test]
+fn an_openai_call_without_a_body_is_decided_on_its_headers() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    host(&w).start_request(1, &post(OPENAI_CHAT));
+    let mut request = HttpRequest::new(1, Rc::clone(&w));
+    assert_eq!(request.on_request_headers(true), Flow::Pause);
+    assert_eq!(host(&w).request(1).sent.unwrap().http_code(), 400);
+}
+
+#[test]
+fn a_resource_call_takes_its_http_method_and_needs_no_body() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let mut headers = post("/vertex_ai/v1/cachedContents/12?pageSize=1");
+    headers[0] = (":method", "DELETE");
+    let (_request, flow) = arrive(&w, 1, &headers);
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(
+        host(&w).request(1).header(":path"),
+        Some("/v1/projects/proj-alpha/locations/us-central1/cachedContents/12?pageSize=1")
+    );
+    headers[0] = (":method", "PUT");
+    let (_request, _) = arrive(&w, 2, &headers);
+    assert_eq!(host(&w).request(2).sent.unwrap().http_code(), 404);
 }

@@ -11,9 +11,32 @@ pub fn vertex_host(location: &str) -> String {
     }
 }
 
+/// Vertex AI Search (Discovery Engine): `global` → `discoveryengine.googleapis.com`; `us`, `eu`
+/// → `{L}-discoveryengine.googleapis.com`; it has no other locations.
+pub fn discovery_host(location: &str) -> Option<String> {
+    match location {
+        "global" => Some("discoveryengine.googleapis.com".to_string()),
+        "us" | "eu" => Some([location, "-discoveryengine.googleapis.com"].concat()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_hosts_exist_for_global_us_and_eu_only() {
+        assert_eq!(
+            discovery_host("global").as_deref(),
+            Some("discoveryengine.googleapis.com")
+        );
+        assert_eq!(
+            discovery_host("eu").as_deref(),
+            Some("eu-discoveryengine.googleapis.com")
+        );
+        assert_eq!(discovery_host("us-central1"), None);
+    }
 
     #[test]
     fn global_uses_the_unprefixed_host() {

@@ -1,14 +1,13 @@
 //! A worker's memory of where the last few distinct REST paths went. Clients repeat a handful
 //! of paths (one per model and method), and a remembered answer is the answer `route` would
 //! give again: it depends only on the path and the configuration, and a memo lives no longer
-//! than the configuration it was filled under. Only forwarded REST requests are remembered;
-//! refusals and Live upgrades are routed every time. A path to an alias with several
+//! than the configuration it was filled under. Only accepted plain HTTP requests are
+//! remembered; refusals and Live upgrades are routed every time. A path to an alias with several
 //! deployments is remembered once per deployment.
 
-use super::{route_to, Destination};
+use super::{route_to, Routed};
 use crate::config::Config;
 use crate::error_response::ErrorResponse;
-use std::rc::Rc;
 
 /// Distinct paths remembered; the oldest is forgotten first.
 const CAPACITY: usize = 16;
@@ -16,7 +15,7 @@ const CAPACITY: usize = 16;
 #[derive(Default)]
 pub struct RouteMemo {
     /// (the path after the prefix, query included; the deployment; where it goes).
-    entries: Vec<(Box<str>, usize, Rc<Destination>)>,
+    entries: Vec<(Box<str>, usize, Routed)>,
     /// The entry to forget next once the memo is full.
     oldest: usize,
 }
@@ -31,19 +30,19 @@ impl RouteMemo {
         rest: &str,
         upgrade: bool,
         deployment: usize,
-    ) -> Result<Rc<Destination>, ErrorResponse> {
+    ) -> Result<Routed, ErrorResponse> {
         if upgrade {
-            return route_to(config, prefix, rest, upgrade, deployment).map(Rc::new);
+            return route_to(config, prefix, rest, upgrade, deployment);
         }
-        if let Some((_, _, destination)) = self
+        if let Some((_, _, routed)) = self
             .entries
             .iter()
             .find(|(known, d, _)| *d == deployment && **known == *rest)
         {
-            return Ok(Rc::clone(destination));
+            return Ok(routed.clone());
         }
-        let destination = Rc::new(route_to(config, prefix, rest, upgrade, deployment)?);
-        let entry = (Box::from(rest), deployment, Rc::clone(&destination));
+        let destination = route_to(config, prefix, rest, upgrade, deployment)?;
+        let entry = (Box::from(rest), deployment, destination.clone());
         if self.entries.len() < CAPACITY {
             self.entries.push(entry);
         } else if let Some(slot) = self.entries.get_mut(self.oldest) {
@@ -58,7 +57,15 @@ impl RouteMemo {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::routing::route;
+    use crate::routing::{route, Destination};
+    use std::rc::Rc;
+
+    fn forwarded(routed: Routed) -> Rc<Destination> {
+        match routed {
+            Routed::Forward(destination) => destination,
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
 
     const FLASH: &str = "/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
 
@@ -83,11 +90,11 @@ mod tests {
         ] {
             let fresh = route(&config, "/vertex_ai", rest, false).unwrap();
             assert_eq!(
-                *memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
                 fresh
             );
             assert_eq!(
-                *memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
+                memo.route(&config, "/vertex_ai", rest, false, 0).unwrap(),
                 fresh,
                 "{rest}"
             );
@@ -113,9 +120,10 @@ mod tests {
     fn live_upgrades_are_routed_every_time() {
         let config = config();
         let mut memo = RouteMemo::default();
-        let destination = memo
-            .route(&config, "/vertex_ai", "/live?model=flash", true, 0)
-            .unwrap();
+        let destination = forwarded(
+            memo.route(&config, "/vertex_ai", "/live?model=flash", true, 0)
+                .unwrap(),
+        );
         assert!(destination.live.is_some());
         assert!(memo.entries.is_empty());
     }
@@ -126,9 +134,10 @@ mod tests {
         let mut memo = RouteMemo::default();
         let path = |n: usize| format!("{FLASH}?n={n}");
         for n in 0..=CAPACITY {
-            let destination = memo
-                .route(&config, "/vertex_ai", &path(n), false, 0)
-                .unwrap();
+            let destination = forwarded(
+                memo.route(&config, "/vertex_ai", &path(n), false, 0)
+                    .unwrap(),
+            );
             assert!(destination.path.ends_with(&format!("?n={n}")));
         }
         assert_eq!(memo.entries.len(), CAPACITY);

@@ -1,8 +1,8 @@
 //! From a parsed path to the upstream request: alias resolution, the project allow-list,
 //! the credential, and the rewritten `:path` and `:authority`.
 
-use super::host::vertex_host;
-use super::path::RestTarget;
+use super::host::{discovery_host, vertex_host};
+use super::path::{OpenAiApi, OpenAiTarget, ResourceTarget, RestTarget};
 use crate::config::{Config, DeploymentId, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
 use crate::live::model_name;
@@ -20,6 +20,31 @@ pub struct Destination {
     pub live: Option<LiveTarget>,
     /// The deployment, when an alias with several was resolved.
     pub deployment: Option<DeploymentId>,
+    /// The HTTP methods the call may use.
+    pub methods: HttpMethods,
+}
+
+/// Which HTTP methods a path form takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethods {
+    /// Model and custom methods.
+    Post,
+    /// Model info.
+    Get,
+    /// Resources: list, get, create, patch, delete, and their custom methods.
+    Resource,
+    /// A Live session: a GET upgrade (or an HTTP/2 WebSocket `CONNECT`).
+    Upgrade,
+}
+
+/// An OpenAI-compatible call, resolved once its body's `model` is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAiCall {
+    pub version: &'static str,
+    pub project: Option<String>,
+    pub location: Option<String>,
+    pub api: OpenAiApi,
+    pub query: Option<String>,
 }
 
 /// What a Live session was resolved to, for its setup rewrite and its log line.
@@ -73,6 +98,10 @@ pub fn rest(
         }
     };
     let mut path = String::with_capacity(96 + model.len() + query.map_or(0, str::len));
+    let (colon, method) = match target.method {
+        Some(method) => (":", method),
+        None => ("", ""),
+    };
     for part in [
         "/",
         target.version,
@@ -84,8 +113,8 @@ pub fn rest(
         publisher,
         "/models/",
         model,
-        ":",
-        target.method,
+        colon,
+        method,
     ] {
         path.push_str(part);
     }
@@ -95,7 +124,147 @@ pub fn rest(
         authority: vertex_host(location),
         credential,
         live: None,
+        methods: if target.method.is_some() {
+            HttpMethods::Post
+        } else {
+            HttpMethods::Get
+        },
         deployment: entry.and_then(|e| e.deployment),
+    })
+}
+
+/// A resource under `projects/P/locations/L`, the defaults filling what the path left out.
+pub fn resource(
+    config: &Config,
+    target: &ResourceTarget,
+    query: Option<&str>,
+) -> Result<Destination, ErrorResponse> {
+    let project = match target.project {
+        Some(p) => p,
+        None => default_project(config)?,
+    };
+    let location = served_location(config, target.location)?;
+    let credential = served_project(config, project)?;
+    Ok(Destination {
+        path: resource_path(target.version, project, location, &target.tail, query),
+        authority: vertex_host(location),
+        credential,
+        live: None,
+        methods: if target.post_only {
+            HttpMethods::Post
+        } else {
+            HttpMethods::Resource
+        },
+        deployment: None,
+    })
+}
+
+/// Vertex AI Search: the same path on Discovery Engine's host for the location.
+pub fn discovery(
+    config: &Config,
+    target: &ResourceTarget,
+    query: Option<&str>,
+) -> Result<Destination, ErrorResponse> {
+    let (Some(project), Some(location)) = (target.project, target.location) else {
+        return Err(project_required());
+    };
+    let authority = discovery_host(location).ok_or_else(|| {
+        ErrorResponse::new(
+            Status::NotFound,
+            "Vertex AI Search locations are global, us and eu",
+        )
+    })?;
+    let credential = served_project(config, project)?;
+    Ok(Destination {
+        path: resource_path(target.version, project, location, &target.tail, query),
+        authority,
+        credential,
+        live: None,
+        methods: HttpMethods::Resource,
+        deployment: None,
+    })
+}
+
+fn resource_path(
+    version: &str,
+    project: &str,
+    location: &str,
+    tail: &str,
+    query: Option<&str>,
+) -> String {
+    let mut path = [
+        "/",
+        version,
+        "/projects/",
+        project,
+        "/locations/",
+        location,
+        tail,
+    ]
+    .concat();
+    append_query(&mut path, query);
+    path
+}
+
+/// An OpenAI-compatible call, before its body is read. The path's project, if any, must be
+/// served (a body cannot make an unserved path acceptable).
+pub fn openai_call(
+    config: &Config,
+    target: &OpenAiTarget,
+    query: Option<&str>,
+) -> Result<OpenAiCall, ErrorResponse> {
+    if let Some(project) = target.project {
+        served_project(config, project)?;
+    }
+    Ok(OpenAiCall {
+        version: if target.version == "v1" {
+            "v1"
+        } else {
+            "v1beta1"
+        },
+        project: target.project.map(str::to_string),
+        location: target.location.map(str::to_string),
+        api: target.api,
+        query: query.map(str::to_string),
+    })
+}
+
+/// Where an OpenAI-compatible call goes once its body's model is known: an alias's entry
+/// decides (`alias`), else the path, else the defaults.
+pub fn openai(
+    config: &Config,
+    call: &OpenAiCall,
+    alias: Option<&ResolvedAlias>,
+) -> Result<Destination, ErrorResponse> {
+    let (project, location, credential) = match alias {
+        Some(entry) => (
+            alias_project(entry)?,
+            entry.alias.location.as_str(),
+            entry.credential,
+        ),
+        None => {
+            let project = match &call.project {
+                Some(p) => p.as_str(),
+                None => default_project(config)?,
+            };
+            let location = served_location(config, call.location.as_deref())?;
+            (project, location, served_project(config, project)?)
+        }
+    };
+    let tail = ["/endpoints/openapi/", call.api.path()].concat();
+    Ok(Destination {
+        path: resource_path(
+            call.version,
+            project,
+            location,
+            &tail,
+            call.query.as_deref(),
+        ),
+        authority: vertex_host(location),
+        credential,
+        live: None,
+        methods: HttpMethods::Post,
+        deployment: alias.and_then(|e| e.deployment),
     })
 }
 
@@ -130,6 +299,7 @@ pub fn live_to(
         credential: target.credential,
         deployment: target.deployment,
         live: Some(target),
+        methods: HttpMethods::Upgrade,
     })
 }
 
@@ -235,7 +405,7 @@ fn served_location<'c>(
     }
 }
 
-fn served_project(config: &Config, project: &str) -> Result<usize, ErrorResponse> {
+pub fn served_project(config: &Config, project: &str) -> Result<usize, ErrorResponse> {
     config.projects.get(project).copied().ok_or_else(|| {
         ErrorResponse::new(
             Status::PermissionDenied,

@@ -1,4 +1,4 @@
-use super::super::{route, strip_prefix};
+use super::super::{route, strip_prefix, Routed};
 use super::*;
 use crate::config::Config;
 use serde_json::json;
@@ -21,16 +21,129 @@ fn config() -> Config {
     Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
 }
 
+fn forwarded(routed: Routed) -> Destination {
+    match routed {
+        Routed::Forward(destination) => Destination::clone(&destination),
+        other => panic!("not forwarded at once: {other:?}"),
+    }
+}
+
 fn destination(path: &str) -> Destination {
     let config = config();
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
-    route(&config, prefix, rest, false).unwrap()
+    forwarded(route(&config, prefix, rest, false).unwrap())
 }
 
 fn destination_live(path: &str) -> Result<Destination, ErrorResponse> {
     let config = config();
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
-    route(&config, prefix, rest, true)
+    route(&config, prefix, rest, true).map(forwarded)
+}
+
+fn openai_call(path: &str) -> OpenAiCall {
+    let config = config();
+    let (prefix, rest) = strip_prefix(&config, path).unwrap();
+    match route(&config, prefix, rest, false).unwrap() {
+        Routed::ReadBody(call) => OpenAiCall::clone(&call),
+        other => panic!("not an OpenAI-compatible call: {other:?}"),
+    }
+}
+
+#[test]
+fn resources_go_to_their_locations_host_with_the_query() {
+    let f = destination("/vertex_ai/v1beta1/projects/proj-beta/locations/europe-west4/cachedContents/42?pageSize=2&key=sk");
+    assert_eq!(
+        f.path,
+        "/v1beta1/projects/proj-beta/locations/europe-west4/cachedContents/42?pageSize=2"
+    );
+    assert_eq!(f.authority, "europe-west4-aiplatform.googleapis.com");
+    assert_eq!(credential_name(&f), "beta");
+    assert_eq!(f.methods, HttpMethods::Resource);
+}
+
+#[test]
+fn the_short_resource_form_gets_the_default_project_and_location() {
+    let f = destination("/vertex_ai/v1/batchPredictionJobs");
+    assert_eq!(
+        f.path,
+        "/v1/projects/proj-alpha/locations/us-central1/batchPredictionJobs"
+    );
+    assert_eq!(f.authority, "us-central1-aiplatform.googleapis.com");
+}
+
+#[test]
+fn resources_of_a_project_not_served_are_forbidden() {
+    for path in [
+        "/vertex_ai/v1/projects/proj-other/locations/us-central1/cachedContents",
+        "/vertex_ai/v1/projects/proj-other/locations/us-central1:retrieveContexts",
+        "/vertex_ai/v1/projects/proj-other/locations/global/endpoints/1:generateContent",
+        "/vertex_ai/discovery/v1/projects/proj-other/locations/global/dataStores",
+        "/vertex_ai/v1/projects/proj-other/locations/global/endpoints/openapi/chat/completions",
+    ] {
+        let config = config();
+        let (prefix, rest) = strip_prefix(&config, path).unwrap();
+        let e = route(&config, prefix, rest, false).unwrap_err();
+        assert_eq!(e.status, Status::PermissionDenied, "{path}");
+    }
+}
+
+#[test]
+fn model_info_is_a_get_and_resolves_aliases() {
+    let f = destination("/vertex_ai/v1/publishers/google/models/flash");
+    assert_eq!(
+        f.path,
+        "/v1/projects/proj-alpha/locations/global/publishers/google/models/gemini-2.0-flash"
+    );
+    assert_eq!(f.methods, HttpMethods::Get);
+    let f = destination("/vertex_ai/models/flash:generateContent");
+    assert_eq!(f.methods, HttpMethods::Post);
+}
+
+#[test]
+fn custom_methods_are_posts() {
+    let f = destination("/vertex_ai/v1/projects/proj-alpha/locations/us:retrieveContexts");
+    assert_eq!(f.authority, "aiplatform.us.rep.googleapis.com");
+    assert_eq!(f.methods, HttpMethods::Post);
+    let f = destination(
+        "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/endpoints/77:generateContent",
+    );
+    assert_eq!(
+        f.path,
+        "/v1/projects/proj-alpha/locations/us-central1/endpoints/77:generateContent"
+    );
+    assert_eq!(f.methods, HttpMethods::Post);
+}
+
+#[test]
+fn search_goes_to_discovery_engine() {
+    let f =
+        destination("/vertex_ai/discovery/v1alpha/projects/proj-alpha/locations/global/dataStores")
+            .path;
+    assert_eq!(
+        f,
+        "/v1alpha/projects/proj-alpha/locations/global/dataStores"
+    );
+    let f = destination("/vertex_ai/discovery/v1/projects/proj-alpha/locations/eu/collections/default_collection/dataStores/d/servingConfigs/s:search");
+    assert_eq!(f.authority, "eu-discoveryengine.googleapis.com");
+    assert_eq!(
+        f.path,
+        "/v1/projects/proj-alpha/locations/eu/collections/default_collection/dataStores/d/servingConfigs/s:search"
+    );
+    let f = destination("/vertex_ai/discovery/v1/projects/proj-alpha/locations/global/dataStores");
+    assert_eq!(f.authority, "discoveryengine.googleapis.com");
+    let e = refusal("/vertex_ai/discovery/v1/projects/proj-alpha/locations/us-central1/dataStores");
+    assert_eq!(e.status, Status::NotFound);
+}
+
+#[test]
+fn openai_calls_wait_for_their_body_with_the_paths_place() {
+    let call = openai_call("/vertex_ai/openai/chat/completions");
+    assert_eq!((call.project, call.location), (None, None));
+    let call = openai_call(
+        "/vertex_ai/v1/projects/proj-beta/locations/europe-west4/endpoints/openapi/embeddings?x=1",
+    );
+    assert_eq!(call.project.as_deref(), Some("proj-beta"));
+    assert_eq!(call.query.as_deref(), Some("x=1"));
 }
 
 fn live_target(f: &Destination) -> &LiveTarget {
@@ -170,6 +283,9 @@ fn without_a_default_project_short_forms_need_one() {
     let e = route(&config, prefix, rest, false).unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
     assert!(e.message.starts_with("Vertex AI project ID is required"));
+    let (prefix, rest) = strip_prefix(&config, "/vertex_ai/v1/cachedContents").unwrap();
+    let e = route(&config, prefix, rest, false).unwrap_err();
+    assert!(e.message.starts_with("Vertex AI project ID is required"));
 }
 
 // Found by the bad-input corpus: a WebSocket upgrade on a REST path went to Vertex (which
@@ -236,9 +352,19 @@ fn a_location_listed_in_the_config_is_served() {
     let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
     let path = "/vertex_ai/v1/projects/proj-alpha/locations/mars-north1/publishers/google/models/m:generateContent";
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
-    let f = route(&config, prefix, rest, false).unwrap();
+    let f = forwarded(route(&config, prefix, rest, false).unwrap());
     assert_eq!(f.authority, "mars-north1-aiplatform.googleapis.com");
     c["locations"] = json!([]);
     let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
     assert!(route(&config, prefix, rest, false).is_err());
+}
+
+#[test]
+fn resources_and_openai_calls_go_only_to_served_locations() {
+    let e = refusal("/vertex_ai/v1/projects/proj-alpha/locations/evil-example-com/cachedContents");
+    assert_eq!(e.status, Status::InvalidArgument);
+    let call = openai_call(
+        "/vertex_ai/v1beta1/projects/proj-alpha/locations/evil-example-com/endpoints/openapi/chat/completions",
+    );
+    assert!(openai(&config(), &call, None).is_err());
 }
