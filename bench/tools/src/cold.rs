@@ -5,7 +5,7 @@
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
 use crate::stats;
-use crate::variant::{sdk_call, Variant, REST_PATH};
+use crate::variant::{Call, Variant, REST_PATH};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -45,14 +45,15 @@ pub async fn run(
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let url = envoy.url(REST_PATH);
+    let base = envoy.url("");
     let started = Instant::now();
     let calls = (0..requests).map(|_| {
         let client = client.clone();
-        let url = url.clone();
+        let base = base.clone();
         tokio::spawn(async move {
             let sent = Instant::now();
-            let status = sdk_call(&client, &url)
+            let status = Call::model(REST_PATH)
+                .request(&client, &base)
                 .send()
                 .await
                 .map(|r| r.status().as_u16());

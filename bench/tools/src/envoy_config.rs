@@ -58,11 +58,13 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow:
     match variant {
         Variant::Bare => {}
         Variant::Floor => http_filters.push(wasm_filter("floor", wasm.floor, None)),
-        Variant::Ours | Variant::OursPool => http_filters.push(wasm_filter(
-            "vertex_passthrough",
-            wasm.ours,
-            Some(static_token()),
-        )),
+        Variant::Ours | Variant::OursPool | Variant::OursResource | Variant::OursOpenai => {
+            http_filters.push(wasm_filter(
+                "vertex_passthrough",
+                wasm.ours,
+                Some(static_token()),
+            ))
+        }
         Variant::OursSa | Variant::OursPoolSa => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
@@ -78,6 +80,11 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow:
             candidate,
             Some(service_account()),
         )),
+    }
+    if variant.reads_body_first() {
+        for filter in &mut http_filters {
+            filter["typed_config"]["config"]["allow_on_headers_stop_iteration"] = true.into();
+        }
     }
     http_filters.push(json!({
         "name": "envoy.filters.http.router",

@@ -6,7 +6,7 @@
 
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
-use crate::variant::{sdk_call, Variant};
+use crate::variant::Variant;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
@@ -78,11 +78,13 @@ async fn send(
     variant: Variant,
     requests: usize,
 ) -> anyhow::Result<()> {
+    let call = variant.call();
+    let base = envoy.url("");
     for _ in 0..requests {
-        let resp = sdk_call(client, &envoy.url(variant.rest_path()))
-            .send()
-            .await
-            .with_context(|| format!("request through Envoy ({}) under callgrind", envoy.name))?;
+        let resp =
+            call.request(client, &base).send().await.with_context(|| {
+                format!("request through Envoy ({}) under callgrind", envoy.name)
+            })?;
         let status = resp.status();
         resp.bytes().await?;
         anyhow::ensure!(status == 200, "Envoy ({}) answered {status}", envoy.name);

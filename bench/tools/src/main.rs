@@ -28,7 +28,7 @@ use settings::Settings;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use variant::{sdk_call, Variant, REST_PATH};
+use variant::{Call, Variant, REST_PATH};
 use vertex_passthrough_tests::emulator::{Emulator, EmulatorOptions};
 use vertex_passthrough_tests::harness::{envoy_binary, repo_root};
 
@@ -263,7 +263,8 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
 /// One request through `envoy` must reach the upstream and come back 200: the variant is wired
 /// as intended before any load is measured.
 async fn check_forwards(envoy: &Envoy) -> anyhow::Result<()> {
-    let resp = sdk_call(&envoy::admin_client(), &envoy.url(REST_PATH))
+    let resp = Call::model(REST_PATH)
+        .request(&envoy::admin_client(), &envoy.url(""))
         .send()
         .await
         .with_context(|| format!("first request through Envoy ({})", envoy.name))?;

@@ -147,6 +147,15 @@ impl Results<'_> {
                 "\nAn alias with two deployments against a path with one: {pool:+.0} with `access_token` (ours-pool − ours: the pick, the count of shared changes and the response status, which the `access_token` path reads only for a pool), {pool_sa:+.0} with `service_account` (ours-pool-sa − ours-sa: the pick alone; the token path reads the count and the status already)."
             );
         }
+        if let (Some(resource), Some(openai)) = (
+            difference(Variant::OursResource, Variant::Ours),
+            difference(Variant::OursOpenai, Variant::Ours),
+        ) {
+            let _ = writeln!(
+                o,
+                "\nOther calls against the model call, all with `access_token`: {resource:+.0} for a resource call (ours-resource − ours: a `GET` of a cached content, without the request body a model call has), {openai:+.0} for an OpenAI-compatible chat call (ours-openai − ours: the body read whole before the upstream is picked, its `model` alias rewritten; the Wasm filter with `allow_on_headers_stop_iteration`)."
+            );
+        }
     }
 
     pub fn markdown(&self) -> String {

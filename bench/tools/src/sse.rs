@@ -2,7 +2,7 @@
 //! interleaved across variants, each on its own kept-alive connection.
 
 use crate::envoy::Envoy;
-use crate::variant::{sdk_call, Variant, SSE_PATH};
+use crate::variant::{Call, Variant, SSE_PATH};
 use anyhow::Context;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -51,7 +51,8 @@ pub async fn run(
 
 async fn one(client: &reqwest::Client, envoy: &Envoy) -> anyhow::Result<(Duration, Duration)> {
     let start = Instant::now();
-    let mut resp = sdk_call(client, &envoy.url(SSE_PATH))
+    let mut resp = Call::model(SSE_PATH)
+        .request(client, &envoy.url(""))
         .send()
         .await
         .with_context(|| format!("SSE request through {}", envoy.name))?;

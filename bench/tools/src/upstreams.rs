@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 /// The body nginx answers every REST call with: a small generateContent response.
 const REST_ANSWER: &str = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hello from the bench upstream"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":6,"totalTokenCount":7}}"#;
 
+/// The body nginx answers an OpenAI-compatible chat call with.
+const OPENAI_ANSWER: &str = r#"{"id":"bench","object":"chat.completion","created":1,"model":"google/gemini-2.0-flash","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from the bench upstream"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":6,"total_tokens":7}}"#;
+/// The body nginx answers a cached content read with.
+const CACHED_CONTENT_ANSWER: &str = r#"{"name":"projects/proj-alpha/locations/us-central1/cachedContents/bench-cache-1","model":"projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash","expireTime":"2030-01-01T00:00:00Z"}"#;
+
 /// A child process killed (and reaped) when dropped.
 pub struct ChildGuard {
     pub name: &'static str,
@@ -34,8 +39,10 @@ pub fn nginx_binary() -> String {
 }
 
 /// nginx in the foreground, one process (no master: killing it leaves nothing behind), on
-/// 127.0.0.1:`port`. It answers 200 with a small JSON body if a bearer token arrived and the
-/// marker header did not, else 401 / 400 (so a misrouted variant shows as errors in wrk).
+/// 127.0.0.1:`port`. It answers 200 with a small JSON body (an OpenAI chat completion under
+/// `/endpoints/openapi/`, a cached content under `/cachedContents/`, else a generateContent
+/// response) if a bearer token arrived and the marker header did not, else 401 / 400 (so a
+/// misrouted variant shows as errors in wrk).
 pub async fn start_nginx(dir: &Path, port: u16) -> anyhow::Result<ChildGuard> {
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(&prefix)?;
@@ -58,11 +65,11 @@ http {{
     default_type application/json;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
-        location / {{
-            if ($http_authorization !~ "^Bearer ") {{ return 401 '{{"error":"no bearer token reached the upstream"}}'; }}
-            if ($http_x_vertex_passthrough) {{ return 400 '{{"error":"the marker header reached the upstream"}}'; }}
-            return 200 '{REST_ANSWER}';
-        }}
+        if ($http_authorization !~ "^Bearer ") {{ return 401 '{{"error":"no bearer token reached the upstream"}}'; }}
+        if ($http_x_vertex_passthrough) {{ return 400 '{{"error":"the marker header reached the upstream"}}'; }}
+        location ~ /endpoints/openapi/ {{ return 200 '{OPENAI_ANSWER}'; }}
+        location ~ /cachedContents/ {{ return 200 '{CACHED_CONTENT_ANSWER}'; }}
+        location / {{ return 200 '{REST_ANSWER}'; }}
     }}
 }}
 "#,

@@ -29,6 +29,12 @@ pub enum Variant {
     OursPool,
     /// The same with the `service_account` credential, like `OursSa`.
     OursPoolSa,
+    /// `Ours` with a resource call (`RESOURCE_PATH`, a GET without a body). Instructions phase
+    /// only.
+    OursResource,
+    /// `Ours` with an OpenAI-compatible chat call (`OPENAI_PATH`, whose body's `model` is an
+    /// alias). Instructions phase only.
+    OursOpenai,
 }
 
 static WITH_CANDIDATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -50,7 +56,12 @@ impl Variant {
     ];
 
     /// Measured in the instructions phase only, after `all()`.
-    pub const PICKS: [Variant; 2] = [Variant::OursPool, Variant::OursPoolSa];
+    pub const PICKS: [Variant; 4] = [
+        Variant::OursPool,
+        Variant::OursPoolSa,
+        Variant::OursResource,
+        Variant::OursOpenai,
+    ];
 
     /// Called once at startup: whether a candidate build is measured too.
     pub fn include_candidate(yes: bool) {
@@ -77,6 +88,8 @@ impl Variant {
             Variant::CandidateSa => "cand-sa",
             Variant::OursPool => "ours-pool",
             Variant::OursPoolSa => "ours-pool-sa",
+            Variant::OursResource => "ours-resource",
+            Variant::OursOpenai => "ours-openai",
         }
     }
 
@@ -93,6 +106,12 @@ impl Variant {
             Variant::OursPoolSa => {
                 "vertex-passthrough, alias with two deployments (`service_account`, cached)"
             }
+            Variant::OursResource => {
+                "vertex-passthrough, resource call `GET cachedContents/ID` (`access_token`)"
+            }
+            Variant::OursOpenai => {
+                "vertex-passthrough, OpenAI-compatible chat call (`access_token`)"
+            }
         }
     }
 
@@ -103,11 +122,27 @@ impl Variant {
     }
 
     /// The REST call this variant's requests make.
-    pub fn rest_path(self) -> &'static str {
+    pub fn call(self) -> Call {
         match self {
-            Variant::OursPool | Variant::OursPoolSa => POOL_PATH,
-            _ => REST_PATH,
+            Variant::OursPool | Variant::OursPoolSa => Call::model(POOL_PATH),
+            Variant::OursResource => Call {
+                method: reqwest::Method::GET,
+                path: RESOURCE_PATH,
+                body: None,
+            },
+            Variant::OursOpenai => Call {
+                method: reqwest::Method::POST,
+                path: OPENAI_PATH,
+                body: Some(OPENAI_BODY),
+            },
+            _ => Call::model(REST_PATH),
         }
+    }
+
+    /// Whether the filter reads the request body before it picks the upstream, so Envoy must
+    /// hand it the body while the headers are held (`allow_on_headers_stop_iteration`).
+    pub fn reads_body_first(self) -> bool {
+        self == Variant::OursOpenai
     }
 
     /// Whether the credential is the `service_account` one.
@@ -134,6 +169,14 @@ pub const REST_PATH: &str =
 /// `REST_PATH` with the model an alias of two deployments (the plugin config's `gemini-pool`).
 pub const POOL_PATH: &str =
     "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-pool:generateContent";
+/// A resource call: a cached content read, no body.
+pub const RESOURCE_PATH: &str =
+    "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/cachedContents/bench-cache-1";
+/// The OpenAI-compatible chat endpoint, as the OpenAI SDK calls it with our `base_url`.
+pub const OPENAI_PATH: &str = "/vertex_ai/openai/chat/completions";
+/// A small chat body whose `model` is the plugin config's alias `gemini-flash`.
+pub const OPENAI_BODY: &str =
+    r#"{"model":"gemini-flash","messages":[{"role":"user","content":"Hello"}]}"#;
 pub const SSE_PATH: &str =
     "/vertex_ai/v1beta1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
 pub const LIVE_PATH: &str =
@@ -143,12 +186,34 @@ pub const REST_BODY: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Hel
 /// The Live setup every session sends first (the google-genai SDK's full model form).
 pub const LIVE_SETUP: &str = r#"{"setup":{"model":"projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash-live-preview-04-09"}}"#;
 
-/// A model call as the google-genai SDK sends it: a POST with a small JSON body and the client
-/// key in `x-api-key`.
-pub fn sdk_call(client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
-    client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-api-key", CLIENT_KEY)
-        .body(REST_BODY)
+/// One request as a client sends it: the client key in `x-api-key`, and a body, if any, as JSON.
+pub struct Call {
+    pub method: reqwest::Method,
+    /// Under our prefix.
+    pub path: &'static str,
+    pub body: Option<&'static str>,
+}
+
+impl Call {
+    /// A model call as the google-genai SDK sends it: a POST of `REST_BODY`.
+    pub fn model(path: &'static str) -> Call {
+        Call {
+            method: reqwest::Method::POST,
+            path,
+            body: Some(REST_BODY),
+        }
+    }
+
+    /// The request to `base` (the Envoy's address, no path).
+    pub fn request(&self, client: &reqwest::Client, base: &str) -> reqwest::RequestBuilder {
+        let request = client
+            .request(self.method.clone(), format!("{base}{}", self.path))
+            .header("x-api-key", CLIENT_KEY);
+        match self.body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(body),
+            None => request,
+        }
+    }
 }
