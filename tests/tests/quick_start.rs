@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vertex_passthrough_tests::harness::{bin_dir, repo_root};
+use vertex_passthrough_tests::harness::{bin_dir, repo_root, without_proxy_env};
 
 /// `make build` may have to compile the filter first; the rest takes seconds.
 const START_TIMEOUT: Duration = Duration::from_secs(240);
@@ -46,17 +46,7 @@ fn free_ports(n: usize) -> Vec<u16> {
 /// Runs `program args` from the repository root; kills it after COMMAND_TIMEOUT.
 fn run(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(program);
-    // The stack is on loopback; a proxy from the caller's environment must not get in between.
-    for proxy in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(proxy);
-    }
+    without_proxy_env(&mut cmd);
     cmd.args(args)
         .current_dir(repo_root())
         .stdin(Stdio::null())

@@ -5,7 +5,7 @@
 //! the emulator checks what Vertex would check and records what it was sent.
 use serde_json::{json, Value};
 use std::process::Command;
-use vertex_passthrough_tests::harness::repo_root;
+use vertex_passthrough_tests::harness::{repo_root, without_proxy_env};
 use vertex_passthrough_tests::stack::{plugin_config, Stack, CLIENT_KEY};
 
 /// The stack's config plus an embedding alias for the OpenAI SDK.
@@ -30,16 +30,7 @@ async fn sdk(stack: &Stack, scenario: &str, project: &str, location: &str) -> Va
         .env("PROXY_KEY", CLIENT_KEY)
         .env("VERTEXAI_PROJECT", project)
         .env("VERTEXAI_LOCATION", location);
-    for proxy in [
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-    ] {
-        command.env_remove(proxy);
-    }
+    without_proxy_env(&mut command);
     let out = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()

@@ -13,7 +13,7 @@ mod validate;
 mod variants;
 
 pub use envoy::{tail, Envoy, EnvoyOptions, PluginConfigForm, Upstreams};
-pub use paths::{bin_dir, envoy_binary, repo_root, wasm_path};
+pub use paths::{bin_dir, envoy_binary, repo_root, wasm_path, without_proxy_env};
 pub use render::{
     apply_edits, json_diff, load_yaml, plugin_config_of, production_config, production_edit_paths,
     render, render_file, render_test_config, to_yaml, Edit, ProductionEdits, PRODUCTION,

@@ -54,3 +54,19 @@ pub fn bin_dir() -> PathBuf {
     }
     dir
 }
+
+/// The test stacks are on loopback: a proxy from the caller's environment must not get between a
+/// client the tests run and Envoy.
+pub fn without_proxy_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    for proxy in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(proxy);
+    }
+    command
+}
