@@ -276,6 +276,8 @@ fn assert_no_client_credentials(label: &str, request: &VertexRequest) {
                     | "x-litellm-api-key"
                     | "x-goog-api-key"
                     | "x-vertex-passthrough"
+                    | "x-vertex-passthrough-client"
+                    | "x-vertex-passthrough-model"
             ),
             "{label}: {name} reached Vertex"
         );
@@ -804,6 +806,20 @@ async fn a_client_set_marker_header_never_routes_to_vertex() {
         post_with("marker under the prefix without a key", FLASH, vec![marker.clone()], UNAUTHENTICATED),
         post_with("marker with a WebSocket upgrade outside the prefix", "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent", vec![marker.clone(), ("upgrade", b"websocket".to_vec())], Expect::RefusedOrReset),
         post_with("marker under the prefix with a valid key is dropped", FLASH, vec![marker, key_header()], Expect::Forwarded),
+    ])
+    .await;
+}
+
+#[tokio::test]
+async fn identity_headers_a_client_sets_never_reach_vertex() {
+    let client = ("x-vertex-passthrough-client", b"team-admin".to_vec());
+    let model = ("x-vertex-passthrough-model", b"gemini-ultra".to_vec());
+    corpus(vec![
+        post_with("forged client and model with a valid key are replaced", FLASH, vec![client.clone(), model.clone(), key_header()], Expect::Forwarded),
+        post_with("forged client without a key", FLASH, vec![client.clone()], UNAUTHENTICATED),
+        post_with("forged client outside the prefix", "/anything", vec![client.clone(), key_header()], NOT_FOUND),
+        post_with("forged client with the marker outside the prefix", "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/m:generateContent", vec![client.clone(), ("x-vertex-passthrough", b"1".to_vec()), key_header()], NOT_FOUND),
+        post_with("empty forged model", FLASH, vec![("x-vertex-passthrough-model", Vec::new()), key_header()], Expect::Forwarded),
     ])
     .await;
 }

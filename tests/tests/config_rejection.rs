@@ -113,3 +113,35 @@ async fn check_reports_what_envoy_refuses_with() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_named_key_with_a_bad_model_is_named() {
+    let mut config = plugin_config();
+    config["api_keys"] = json!([
+        config["api_keys"][0].clone(),
+        {"name": "team-a", "key": "sk-team-a-secret", "models": ["flash", "../etc"]},
+    ]);
+    let log = rejection_log(config).await;
+    let line = config_error_line(&log);
+    assert!(line.contains("api_keys[1].models[1]"), "{line}");
+    assert!(!log.contains("sk-team-a-secret"));
+}
+
+#[tokio::test]
+async fn a_named_key_with_a_bad_name_is_named() {
+    let mut config = plugin_config();
+    config["api_keys"] = json!([{"name": "Team A", "key": "sk-team-a-secret"}]);
+    let log = rejection_log(config).await;
+    let line = config_error_line(&log);
+    assert!(line.contains("api_keys[0].name"), "{line}");
+    assert!(!log.contains("sk-team-a-secret"));
+}
+
+#[tokio::test]
+async fn a_named_key_with_a_project_not_served_is_named() {
+    let mut config = plugin_config();
+    config["api_keys"] =
+        json!([{"name": "team-a", "key": "sk-team-a-secret", "projects": ["someone-elses"]}]);
+    let log = rejection_log(config).await;
+    assert!(config_error_line(&log).contains("api_keys[0].projects[0]"));
+}

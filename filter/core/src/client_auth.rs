@@ -1,7 +1,8 @@
 //! The proxy's own API keys: which client may use it.
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use std::rc::Rc;
+use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// The request headers a client key may arrive in (docs/design.md "Client keys").
 pub const KEY_HEADERS: [&str; 4] = ["authorization", "x-litellm-api-key", "x-api-key", "api-key"];
@@ -20,10 +21,79 @@ pub const CLIENT_CREDENTIAL_HEADERS: [&str; 5] = [
 pub const MAX_KEY_LEN: usize = 512;
 
 pub enum ClientKeys {
-    /// SHA-256 digests of the accepted keys; the plain keys are not kept.
-    Required(Vec<[u8; 32]>),
-    /// `allow_unauthenticated: true`: anyone who reaches the listener may use the proxy.
-    Unauthenticated,
+    /// SHA-256 digests of the accepted keys (the plain keys are not kept), each with the client
+    /// it names, at the same index.
+    Required {
+        digests: Vec<[u8; 32]>,
+        clients: Vec<Rc<Client>>,
+    },
+    /// `allow_unauthenticated: true`: anyone who reaches the listener may use the proxy, as the
+    /// client `anonymous`.
+    Unauthenticated(Rc<Client>),
+}
+
+/// Who a key belongs to and what it may do (docs/design.md "Named client keys").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    /// `name`, or `key-` and the first 8 hex digits of the key's SHA-256 for an unnamed key.
+    pub name: Rc<str>,
+    /// Aliases or model ids this client may use; `None`: all.
+    pub models: Option<Vec<String>>,
+    /// Projects this client may reach; `None`: all the proxy serves.
+    pub projects: Option<Vec<String>>,
+    /// Requests per minute, per Envoy process.
+    pub rpm: Option<u64>,
+    /// Tokens per minute, per Envoy process.
+    pub tpm: Option<u64>,
+}
+
+impl Client {
+    /// A client that may use every model and project, without limits.
+    pub fn unrestricted(name: &str) -> Client {
+        Client {
+            name: name.into(),
+            models: None,
+            projects: None,
+            rpm: None,
+            tpm: None,
+        }
+    }
+
+    /// The name an unnamed key goes by.
+    pub fn unnamed(digest: &[u8; 32]) -> Client {
+        let mut name = String::from("key-");
+        for byte in digest.iter().take(4) {
+            name.push(hex_digit(byte >> 4));
+            name.push(hex_digit(byte & 0x0f));
+        }
+        Client::unrestricted(&name)
+    }
+
+    pub fn may_use_model(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|m| m == model))
+    }
+
+    pub fn may_reach_project(&self, project: &str) -> bool {
+        self.projects
+            .as_ref()
+            .is_none_or(|projects| projects.iter().any(|p| p == project))
+    }
+
+    /// Whether this client has a limit to count against.
+    pub fn is_limited(&self) -> bool {
+        self.rpm.is_some() || self.tpm.is_some()
+    }
+}
+
+fn hex_digit(nibble: u8) -> char {
+    char::from(
+        b"0123456789abcdef"
+            .get(usize::from(nibble))
+            .copied()
+            .unwrap_or(b'0'),
+    )
 }
 
 /// A configured key: `sha256:<64 hex>` or the plain key. Returns its digest.
@@ -56,65 +126,93 @@ fn decode_hex_digest(hex: &str) -> Option<[u8; 32]> {
 /// only after it matched, and at most as many as there are digests, so clients cannot make
 /// the set grow.
 #[derive(Default)]
-pub struct VerifiedKeys(Vec<Box<[u8]>>);
+pub struct VerifiedKeys(Vec<(Box<[u8]>, u32)>);
+
+/// A key's match: whether it matched, and the index of the configured digest it matched.
+type Match = (subtle::Choice, u32);
+
+const NO_MATCH: (u8, u32) = (0, 0);
 
 impl VerifiedKeys {
-    /// Compared with every remembered key, in constant time for keys of equal length.
-    fn holds(&self, key: &str) -> bool {
-        let found = self
-            .0
-            .iter()
-            .fold(subtle::Choice::from(0u8), |found, known| {
-                found | known.as_ref().ct_eq(key.as_bytes())
-            });
-        found.into()
+    /// Compared with every remembered key, in constant time for keys of equal length; the
+    /// index of the digest it matched.
+    fn holds(&self, key: &str) -> Option<usize> {
+        let (found, index) = self.0.iter().fold(
+            (subtle::Choice::from(NO_MATCH.0), NO_MATCH.1),
+            |(found, index), (known, at)| {
+                let same = known.as_ref().ct_eq(key.as_bytes());
+                (found | same, u32::conditional_select(&index, at, same))
+            },
+        );
+        bool::from(found).then(|| usize::try_from(index).unwrap_or(usize::MAX))
     }
 
-    fn remember(&mut self, key: &str, limit: usize) {
-        if self.0.len() < limit && !self.holds(key) {
-            self.0.push(key.as_bytes().into());
+    fn remember(&mut self, key: &str, index: u32, limit: usize) {
+        if self.0.len() < limit && self.holds(key).is_none() {
+            self.0.push((key.as_bytes().into(), index));
         }
     }
 }
 
 impl ClientKeys {
-    /// True when any of the presented header values carries an accepted key. A key `verified`
-    /// holds is accepted by its bytes; otherwise every candidate is hashed and compared against
-    /// every configured digest, in constant time per comparison, and a match is remembered.
-    pub fn accepts<V: AsRef<str>>(
+    /// The client whose key one of the presented header values carries; `None` when none
+    /// does. A key `verified` holds is accepted by its bytes; otherwise every candidate is
+    /// hashed and compared against every configured digest, in constant time per comparison,
+    /// and a match is remembered.
+    pub fn authenticate<V: AsRef<str>>(
         &self,
         presented: impl Iterator<Item = V> + Clone,
         verified: &mut VerifiedKeys,
-    ) -> bool {
-        let ClientKeys::Required(digests) = self else {
-            return true;
+    ) -> Option<&Rc<Client>> {
+        let (digests, clients) = match self {
+            ClientKeys::Required { digests, clients } => (digests, clients),
+            ClientKeys::Unauthenticated(anonymous) => return Some(anonymous),
         };
         // First the cheap check over every header: the google-genai SDK sends a placeholder
         // `Authorization` before the key header, and hashing it would cost what this saves.
-        if presented
+        if let Some(index) = presented
             .clone()
-            .any(|value| verified.holds(client_key(value.as_ref())))
+            .find_map(|value| verified.holds(client_key(value.as_ref())))
         {
-            return true;
+            return clients.get(index);
         }
-        let mut accepted = subtle::Choice::from(0u8);
+        let mut accepted: Match = (subtle::Choice::from(NO_MATCH.0), NO_MATCH.1);
         for value in presented {
             let key = client_key(value.as_ref());
             if key.is_empty() || key.len() > MAX_KEY_LEN {
                 continue;
             }
             let candidate: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-            let matched = digests
-                .iter()
-                .fold(subtle::Choice::from(0u8), |matched, digest| {
-                    matched | candidate.ct_eq(digest)
-                });
+            let (matched, index) = digests.iter().zip(0u32..).fold(
+                (subtle::Choice::from(NO_MATCH.0), NO_MATCH.1),
+                |(matched, index), (digest, at)| {
+                    let same = candidate.ct_eq(digest);
+                    (matched | same, u32::conditional_select(&index, &at, same))
+                },
+            );
             if bool::from(matched) {
-                verified.remember(key, digests.len());
+                verified.remember(key, index, digests.len());
             }
-            accepted |= matched;
+            let first = matched & !accepted.0;
+            accepted = (
+                accepted.0 | matched,
+                u32::conditional_select(&accepted.1, &index, first),
+            );
         }
-        accepted.into()
+        if bool::from(accepted.0) {
+            clients.get(usize::try_from(accepted.1).ok()?)
+        } else {
+            None
+        }
+    }
+
+    /// True when one of the presented header values carries an accepted key.
+    pub fn accepts<V: AsRef<str>>(
+        &self,
+        presented: impl Iterator<Item = V> + Clone,
+        verified: &mut VerifiedKeys,
+    ) -> bool {
+        self.authenticate(presented, verified).is_some()
     }
 }
 
@@ -141,12 +239,15 @@ mod tests {
         "sha256:5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
 
     fn keys(entries: &[&str]) -> ClientKeys {
-        ClientKeys::Required(
-            entries
-                .iter()
-                .map(|e| parse_configured_key(e).unwrap())
-                .collect(),
-        )
+        let digests: Vec<[u8; 32]> = entries
+            .iter()
+            .map(|e| parse_configured_key(e).unwrap())
+            .collect();
+        let clients = digests
+            .iter()
+            .map(|d| Rc::new(Client::unnamed(d)))
+            .collect();
+        ClientKeys::Required { digests, clients }
     }
 
     /// `accepts` on a worker that has verified no key yet.
@@ -207,7 +308,7 @@ mod tests {
         let k = keys(&["sk-1234", "sk-5678"]);
         let mut verified = VerifiedKeys::default();
         assert!(k.accepts(["Bearer sk-1234"].iter(), &mut verified));
-        assert!(verified.holds("sk-1234"));
+        assert_eq!(verified.holds("sk-1234"), Some(0));
         assert!(k.accepts(["sk-1234"].iter(), &mut verified));
         assert_eq!(verified.0.len(), 1);
     }
@@ -215,7 +316,7 @@ mod tests {
     #[test]
     fn a_remembered_key_is_accepted_without_hashing() {
         let mut verified = VerifiedKeys::default();
-        verified.remember("sk-remembered", 1);
+        verified.remember("sk-remembered", 0, 1);
         assert!(
             keys(&["sk-other"]).accepts(["x-api-key-value", "sk-remembered"].iter(), &mut verified)
         );
@@ -241,11 +342,11 @@ mod tests {
     #[test]
     fn no_more_keys_are_remembered_than_there_are_digests() {
         let mut verified = VerifiedKeys::default();
-        verified.remember("sk-a", 1);
-        verified.remember("sk-b", 1);
-        verified.remember("sk-a", 2);
-        assert!(verified.holds("sk-a"));
-        assert!(!verified.holds("sk-b"));
+        verified.remember("sk-a", 0, 1);
+        verified.remember("sk-b", 0, 1);
+        verified.remember("sk-a", 0, 2);
+        assert!(verified.holds("sk-a").is_some());
+        assert!(verified.holds("sk-b").is_none());
         assert_eq!(verified.0.len(), 1);
     }
 
@@ -271,6 +372,46 @@ mod tests {
 
     #[test]
     fn unauthenticated_accepts_anything() {
-        assert!(accepts(&ClientKeys::Unauthenticated, &[]));
+        assert!(accepts(
+            &ClientKeys::Unauthenticated(Rc::new(Client::unrestricted("anonymous"))),
+            &[]
+        ));
+    }
+
+    fn client_of<'k>(
+        keys: &'k ClientKeys,
+        presented: &[&str],
+        verified: &mut VerifiedKeys,
+    ) -> Option<&'k str> {
+        keys.authenticate(presented.iter(), verified)
+            .map(|c| c.name.as_ref())
+    }
+
+    #[test]
+    fn the_matching_key_names_its_client_hashed_and_remembered() {
+        let k = keys(&["sk-one", "sk-two", "sk-three"]);
+        let two = Client::unnamed(&parse_configured_key("sk-two").unwrap());
+        let mut verified = VerifiedKeys::default();
+        assert_eq!(client_of(&k, &["sk-two"], &mut verified), Some(&*two.name));
+        assert_eq!(client_of(&k, &["sk-two"], &mut verified), Some(&*two.name));
+        assert_eq!(verified.holds("sk-two"), Some(1));
+    }
+
+    #[test]
+    fn of_two_valid_keys_presented_the_first_names_the_client() {
+        let k = keys(&["sk-one", "sk-two"]);
+        let one = Client::unnamed(&parse_configured_key("sk-one").unwrap());
+        assert_eq!(
+            client_of(&k, &["sk-one", "sk-two"], &mut VerifiedKeys::default()),
+            Some(&*one.name)
+        );
+    }
+
+    #[test]
+    fn an_unnamed_key_is_named_for_its_digest() {
+        assert_eq!(
+            &*Client::unnamed(&parse_configured_key(PASSWORD_SHA256).unwrap()).name,
+            "key-5e884898"
+        );
     }
 }

@@ -12,6 +12,8 @@ pub enum Status {
     FailedPrecondition,
     /// A request body over the filter's bound (`413`).
     PayloadTooLarge,
+    /// A client key over its `rpm` or `tpm` (`429`).
+    ResourceExhausted,
     Unavailable,
 }
 
@@ -24,6 +26,7 @@ impl Status {
             Status::NotFound => 404,
             Status::FailedPrecondition => 426,
             Status::PayloadTooLarge => 413,
+            Status::ResourceExhausted => 429,
             Status::Unavailable => 503,
         }
     }
@@ -36,6 +39,7 @@ impl Status {
             Status::NotFound => "NOT_FOUND",
             Status::FailedPrecondition => "FAILED_PRECONDITION",
             Status::PayloadTooLarge => "INVALID_ARGUMENT",
+            Status::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Status::Unavailable => "UNAVAILABLE",
         }
     }
@@ -46,6 +50,8 @@ impl Status {
 pub struct ErrorResponse {
     pub status: Status,
     pub message: String,
+    /// Seconds for a `retry-after` header.
+    pub retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -65,6 +71,7 @@ impl ErrorResponse {
         ErrorResponse {
             status,
             message: message.into(),
+            retry_after_s: None,
         }
     }
 

@@ -3,12 +3,12 @@
 
 use crate::config::DeploymentId;
 use crate::host::{Body, Host};
+use crate::limits;
 use crate::live::session::{ClientStep, LiveSession};
-use crate::request_headers::{RequestHeaders, MARKER_HEADER};
+use crate::request_headers::{RequestHeaders, FILTER_HEADERS};
 use crate::routing::openai_body;
-use crate::routing::OpenAiCall;
 use crate::token::broker::TokenId;
-use crate::worker::{Decision, WorkerState};
+use crate::worker::{BodyCall, Decision, WorkerState};
 use std::rc::Rc;
 
 /// Whether the proxy goes on with the request now or holds it.
@@ -29,7 +29,7 @@ pub struct HttpRequest<H: Host> {
     /// the request with the token set.
     awaiting_token: bool,
     /// An OpenAI-compatible call held until its whole body is read.
-    awaiting_body: Option<Rc<OpenAiCall>>,
+    awaiting_body: Option<BodyCall>,
     live: Option<LiveSession>,
 }
 
@@ -76,7 +76,9 @@ impl<H: Host> HttpRequest<H> {
         match decision {
             Decision::NotOurs { remove_marker } => {
                 if remove_marker {
-                    proxy.host.set_request_header(MARKER_HEADER, None);
+                    for name in FILTER_HEADERS {
+                        proxy.host.set_request_header(name, None);
+                    }
                 }
                 Flow::Continue
             }
@@ -106,7 +108,11 @@ impl<H: Host> HttpRequest<H> {
                 self.deployment = forwarding.deployment();
                 if let Some(target) = forwarding.live() {
                     let seed = proxy.host.now_ms() ^ u64::from(self.context_id).rotate_left(32);
-                    self.live = Some(LiveSession::new(target.clone(), seed));
+                    self.live = Some(LiveSession::new(
+                        target.clone(),
+                        forwarding.client.clone(),
+                        seed,
+                    ));
                 }
                 if forwarding.waits_for_token() {
                     // The token is set when the request resumes.
@@ -120,7 +126,7 @@ impl<H: Host> HttpRequest<H> {
     }
 
     pub fn on_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
-        if let Some(call) = &self.awaiting_body {
+        if self.awaiting_body.is_some() {
             if body_size > openai_body::MAX_BODY {
                 self.awaiting_body = None;
                 return self.carry_out(Decision::Reject(openai_body::too_large()), None, 0);
@@ -128,8 +134,8 @@ impl<H: Host> HttpRequest<H> {
             if !end_of_stream {
                 return Flow::Pause;
             }
-            let call = Rc::clone(call);
-            self.awaiting_body = None;
+        }
+        if let Some(call) = self.awaiting_body.take() {
             let proxy = &self.worker.proxy;
             let body = proxy.host.body(Body::Request, body_size);
             let decision = self.worker.decide_body(self.context_id, &call, &body);
@@ -209,11 +215,14 @@ impl<H: Host> HttpRequest<H> {
         Flow::Continue
     }
 
-    /// The stream is done: a Live session logs its summary.
+    /// The stream is done: a Live session logs its summary, and its tokens count against its
+    /// key's `tpm`.
     pub fn on_log(&mut self) {
         if let Some(live) = &mut self.live {
             let proxy = &self.worker.proxy;
-            live.closed(proxy.host.now_ms(), &proxy.metrics);
+            let now_ms = proxy.host.now_ms();
+            live.closed(now_ms, &proxy.metrics);
+            limits::spend_tokens(&proxy.host, live.caller(), now_ms, live.total_tokens());
         }
     }
 

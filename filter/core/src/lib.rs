@@ -20,6 +20,7 @@ pub mod deployments;
 pub mod error_response;
 pub mod host;
 pub mod http;
+pub mod limits;
 pub mod live;
 pub mod locations;
 pub mod metrics;
@@ -28,6 +29,7 @@ pub mod request_headers;
 pub mod routing;
 pub mod segment;
 pub mod token;
+pub mod usage;
 pub mod worker;
 
 #[cfg(test)]

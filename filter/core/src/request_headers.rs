@@ -20,6 +20,15 @@ const ENVOY_HEADER_PREFIX: &[u8] = b"x-envoy-";
 /// (docs/design.md "Routing after a rewrite"). A client's own is never passed on.
 pub const MARKER_HEADER: &str = "x-vertex-passthrough";
 
+/// The client's name and the model, set on every request forwarded to Vertex for Envoy's
+/// rate-limit descriptors and access log (the Vertex route removes them). A client's own are
+/// never passed on.
+pub const CLIENT_HEADER: &str = "x-vertex-passthrough-client";
+pub const MODEL_HEADER: &str = "x-vertex-passthrough-model";
+
+/// The headers only the filter may set.
+pub const FILTER_HEADERS: [&str; 3] = [MARKER_HEADER, CLIENT_HEADER, MODEL_HEADER];
+
 /// Borrowed (name, value) pairs, in the order Envoy holds them.
 pub struct RequestHeaders<'a> {
     pairs: Vec<(&'a [u8], &'a [u8])>,
@@ -34,6 +43,10 @@ pub struct Upstream<'a> {
     pub authorization: Option<&'a str>,
     /// A WebSocket upgrade: its frames must stay uncompressed for the Live setup rewrite.
     pub upgrade: bool,
+    /// The client's name.
+    pub client: &'a str,
+    /// The model as the client named it; `None` for a call that names none.
+    pub model: Option<&'a str>,
 }
 
 impl<'a> RequestHeaders<'a> {
@@ -90,9 +103,10 @@ impl<'a> RequestHeaders<'a> {
 
     /// The header edits that make this request Vertex's, in order: remove the client
     /// credentials it carries (its `authorization` is replaced instead when the token is at
-    /// hand), its `x-goog-user-project`, every `x-envoy-*` header and, on an upgrade, its
-    /// compression offer; then set `:path`, `:authority`, `authorization` and the marker (a set
-    /// replaces a client's own). Only headers the request has are removed: each edit is a host
+    /// hand), its `x-goog-user-project`, every `x-envoy-*` header, on an upgrade its
+    /// compression offer, and a model header when there is no model; then set `:path`,
+    /// `:authority`, `authorization`, the marker, the client and the model (a set replaces a
+    /// client's own). Only headers the request has are removed: each edit is a host
     /// call, and a whole-map replace costs Envoy more than these few.
     pub fn upstream_edits<'e>(
         &'e self,
@@ -104,6 +118,7 @@ impl<'a> RequestHeaders<'a> {
             .copied()
             .filter(move |name| !(*name == "authorization" && upstream.authorization.is_some()))
             .chain(upstream.upgrade.then_some("sec-websocket-extensions"))
+            .chain(upstream.model.is_none().then_some(MODEL_HEADER))
             .filter(|name| self.has(name))
             .chain(self.envoy_headers())
             .map(|name| (name, None));
@@ -113,7 +128,11 @@ impl<'a> RequestHeaders<'a> {
         ]
         .into_iter()
         .chain(upstream.authorization.map(|a| ("authorization", Some(a))))
-        .chain([(MARKER_HEADER, Some("1"))]);
+        .chain([
+            (MARKER_HEADER, Some("1")),
+            (CLIENT_HEADER, Some(upstream.client)),
+        ])
+        .chain(upstream.model.map(|model| (MODEL_HEADER, Some(model))));
         removed.chain(set)
     }
 

@@ -1,13 +1,15 @@
 //! What one worker keeps for all its requests, and the decision each request's headers get.
 
-use crate::client_auth::VerifiedKeys;
+use crate::client_auth::{Client, ClientKeys, VerifiedKeys};
 use crate::config::{Config, DeploymentId};
 use crate::deployments::Deployments;
 use crate::error_response::{ErrorResponse, Status};
 use crate::host::Host;
+use crate::limits;
+use crate::live::session::model_not_allowed;
 use crate::metrics::Metrics;
 use crate::moment::Moment;
-use crate::request_headers::{RequestHeaders, Upstream, MARKER_HEADER};
+use crate::request_headers::{RequestHeaders, Upstream, FILTER_HEADERS};
 use crate::routing::memo::RouteMemo;
 use crate::routing::openai_body;
 use crate::routing::{self, Destination, LiveTarget, OpenAiCall, Routed};
@@ -39,6 +41,9 @@ impl<H: Host> WorkerState<H> {
         let names: Vec<&str> = config.credentials.iter().map(|c| c.name.as_str()).collect();
         let metrics = Metrics::define(&host, &names).with_deployments(&host, &config.pools);
         let seed = host.random_seed();
+        if let ClientKeys::Required { clients, .. } = &config.client_keys {
+            limits::prepare(&host, clients.iter().map(|c| c.as_ref()));
+        }
         let proxy = Proxy {
             host,
             config,
@@ -81,19 +86,19 @@ impl<H: Host> WorkerState<H> {
                 .and_then(|p| routing::strip_prefix(config, p)),
         ) else {
             return Decision::NotOurs {
-                remove_marker: headers.is_none_or(|h| h.has(MARKER_HEADER)),
+                remove_marker: headers.is_none_or(|h| FILTER_HEADERS.iter().any(|n| h.has(n))),
             };
         };
-        let accepted = config.client_keys.accepts(
+        let client = config.client_keys.authenticate(
             headers.presented_keys(),
             &mut self.verified_keys.borrow_mut(),
         );
-        if !accepted {
+        let Some(client) = client else {
             return Decision::Reject(ErrorResponse::new(
                 Status::Unauthenticated,
                 "missing or invalid API key",
             ));
-        }
+        };
         let upgrade = headers
             .get("upgrade")
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
@@ -109,17 +114,21 @@ impl<H: Host> WorkerState<H> {
         }
         match routed {
             Routed::Forward(destination) => {
-                self.forward(context_id, destination, upgrade, None, &moment)
+                self.forward(context_id, client, destination, upgrade, None, &moment)
             }
-            Routed::ReadBody(call) => Decision::ReadBody(call),
+            Routed::ReadBody(call) => Decision::ReadBody(BodyCall {
+                call,
+                client: client.clone(),
+            }),
         }
     }
 
     /// What to do with an OpenAI-compatible call, from its whole body (`Decision::ReadBody`).
-    pub fn decide_body(&self, context_id: u32, call: &OpenAiCall, body: &[u8]) -> Decision {
-        match openai_body::decide(&self.proxy.config, call, body) {
+    pub fn decide_body(&self, context_id: u32, pending: &BodyCall, body: &[u8]) -> Decision {
+        match openai_body::decide(&self.proxy.config, &pending.call, body) {
             Ok(request) => self.forward(
                 context_id,
+                &pending.client,
                 Rc::new(request.destination),
                 false,
                 request.body,
@@ -129,15 +138,24 @@ impl<H: Host> WorkerState<H> {
         }
     }
 
-    /// Forward to `destination`, with the token at hand or once it is fetched.
+    /// Forward to `destination` if `client` may go there, with the token at hand or once it
+    /// is fetched.
     fn forward(
         &self,
         context_id: u32,
+        client: &Rc<Client>,
         destination: Rc<Destination>,
         upgrade: bool,
         body: Option<Vec<u8>>,
         moment: &Moment<H>,
     ) -> Decision {
+        if let Err(error) = permitted(client, &destination) {
+            return Decision::Reject(error);
+        }
+        // Last of the checks: a request refused for another reason is not counted.
+        if let Err(error) = limits::admit(&self.proxy.host, client, moment.now_ms()) {
+            return Decision::Reject(error);
+        }
         if let Some(counters) = destination
             .deployment
             .and_then(|id| self.proxy.metrics.deployment(id))
@@ -162,6 +180,7 @@ impl<H: Host> WorkerState<H> {
             token,
             upgrade,
             body,
+            client: client.clone(),
         })
     }
 }
@@ -194,18 +213,49 @@ impl<H: Host> WorkerState<H> {
     }
 }
 
+/// Whether `client`'s key may use the destination's model and reach its project.
+fn permitted(client: &Client, destination: &Destination) -> Result<(), ErrorResponse> {
+    if let Some(model) = destination.model.as_deref() {
+        if !client.may_use_model(model) {
+            return Err(ErrorResponse::new(
+                Status::PermissionDenied,
+                model_not_allowed(model),
+            ));
+        }
+    }
+    if !client.may_reach_project(&destination.project) {
+        return Err(ErrorResponse::new(
+            Status::PermissionDenied,
+            format!(
+                "this API key may not reach project {:?}",
+                &*destination.project
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A request's fate once its headers are read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Not under a route prefix: passed on untouched, except that a client's marker header is
-    /// removed (`remove_marker`) so it cannot reach the Vertex route.
+    /// Not under a route prefix: passed on untouched, except that a client's marker and
+    /// identity headers are removed (`remove_marker`) so they reach neither the Vertex route nor
+    /// the access log.
     NotOurs { remove_marker: bool },
     /// Answered by the filter with this error.
     Reject(ErrorResponse),
     /// Rewritten for Vertex and forwarded, at once or once its token is there.
     Forward(Forwarding),
     /// Held until its whole body is read, then decided by `WorkerState::decide_body`.
-    ReadBody(Rc<OpenAiCall>),
+    ReadBody(BodyCall),
+}
+
+/// A call whose destination its body decides, held until the body is read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BodyCall {
+    pub call: Rc<OpenAiCall>,
+    /// Whose key the request carries: checked against the destination the body picks.
+    pub client: Rc<Client>,
 }
 
 /// A request on its way to Vertex.
@@ -220,6 +270,8 @@ pub struct Forwarding {
     pub upgrade: bool,
     /// The request body to send instead of the client's.
     pub body: Option<Vec<u8>>,
+    /// Whose key the request carries.
+    pub client: Rc<Client>,
 }
 
 impl Forwarding {
@@ -248,6 +300,8 @@ impl Forwarding {
             authority: &self.destination.authority,
             authorization: self.authorization.as_deref(),
             upgrade: self.upgrade,
+            client: &self.client.name,
+            model: self.destination.model.as_deref(),
         })
     }
 }

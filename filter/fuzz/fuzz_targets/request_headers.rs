@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
         authority: AUTHORITY,
         authorization,
         upgrade,
+        client: "fuzz",
+        model: (data.len() % 5 != 0).then_some("fuzz-model"),
     };
     let edits: Vec<_> = headers.upstream_edits(upstream).collect();
     let removed = |name: &str| edits.contains(&(name, None));

@@ -118,7 +118,11 @@ impl Host for ProxyWasm {
 
     fn send_error(&self, error: &ErrorResponse) {
         let body = error.body();
-        let headers = vec![("content-type", "application/json")];
+        let retry_after = error.retry_after_s.map(|s| s.to_string());
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(seconds) = retry_after.as_deref() {
+            headers.push(("retry-after", seconds));
+        }
         if hostcalls::send_http_response(error.http_code(), headers, Some(body.as_bytes())).is_err()
         {
             log::warn!("vertex-passthrough: could not send a local response");

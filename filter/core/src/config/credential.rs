@@ -267,7 +267,7 @@ fn key_text(
 }
 
 /// A value given inline or through an env var, never both.
-fn one_of(
+pub(crate) fn one_of(
     field: &str,
     inline_name: &str,
     inline: Option<String>,

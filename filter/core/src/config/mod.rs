@@ -2,13 +2,14 @@
 //! "Plugin configuration"), from JSON text or a `google.protobuf.Struct` alike. `load` is
 //! pure: the environment is passed in.
 
+pub mod api_keys;
 pub mod credential;
 pub mod error;
 pub mod models;
 pub mod proto_struct;
 pub mod raw;
 
-use crate::client_auth::{parse_configured_key, ClientKeys};
+use crate::client_auth::ClientKeys;
 use crate::locations::ServedLocations;
 use crate::segment::{is_valid_location, is_valid_project, MAX_LOCATION, MAX_SEGMENT};
 pub use credential::{Credential, TokenSource};
@@ -261,6 +262,7 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
             .map(|a| a.alias.location.as_str()),
     )?;
 
+    let client_keys = api_keys::build(raw.api_keys, raw.allow_unauthenticated, &projects, env)?;
     Ok(Config {
         default_project,
         default_location,
@@ -269,7 +271,7 @@ fn build(raw: RawConfig, env: Env) -> Result<Config, ConfigError> {
         pools,
         projects,
         credentials,
-        client_keys: client_keys(raw.api_keys, raw.allow_unauthenticated)?,
+        client_keys,
         route_prefixes: route_prefixes(raw.route_prefixes)?,
         methods: names("methods", raw.methods, &DEFAULT_METHODS)?,
         collections: names("collections", raw.collections, &DEFAULT_COLLECTIONS)?,
@@ -382,39 +384,6 @@ fn project_or_location(
         )),
         other => Ok(other),
     }
-}
-
-fn client_keys(
-    entries: Vec<String>,
-    allow_unauthenticated: bool,
-) -> Result<ClientKeys, ConfigError> {
-    if allow_unauthenticated {
-        return if entries.is_empty() {
-            Ok(ClientKeys::Unauthenticated)
-        } else {
-            Err(ConfigError::new(
-                "allow_unauthenticated",
-                "is true but api_keys are listed too; remove one of them",
-            ))
-        };
-    }
-    if entries.is_empty() {
-        return Err(ConfigError::new(
-            "api_keys",
-            "no client keys configured: list at least one (\"sha256:<64 hex>\" or the plain key), or set allow_unauthenticated: true to run without client authentication",
-        ));
-    }
-    let mut digests = Vec::with_capacity(entries.len());
-    for (index, entry) in entries.iter().enumerate() {
-        let digest = parse_configured_key(entry).ok_or_else(|| {
-            ConfigError::new(
-                format!("api_keys[{index}]"),
-                "must be \"sha256:\" followed by 64 hex digits, or a plain key without spaces (at most 512 bytes)",
-            )
-        })?;
-        digests.push(digest);
-    }
-    Ok(ClientKeys::Required(digests))
 }
 
 fn route_prefixes(prefixes: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {

@@ -303,8 +303,10 @@ pub(super) fn outcome(bytes: &[u8], env: Env) -> String {
                 .map(|c| (&c.name, &c.cache_key, c.kind()))
                 .collect();
             let keys = match &c.client_keys {
-                crate::client_auth::ClientKeys::Required(digests) => format!("{digests:?}"),
-                crate::client_auth::ClientKeys::Unauthenticated => "none".to_string(),
+                crate::client_auth::ClientKeys::Required { digests, clients } => {
+                    format!("{digests:?} {clients:?}")
+                }
+                crate::client_auth::ClientKeys::Unauthenticated(_) => "none".to_string(),
             };
             format!(
                 "{:?} {} {aliases:?} {projects:?} {credentials:?} {keys} {:?} {:?} {} {}",

@@ -16,7 +16,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub model_list: Vec<RawModelEntry>,
     #[serde(default)]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<RawApiKey>,
     #[serde(default)]
     pub allow_unauthenticated: bool,
     pub route_prefixes: Option<Vec<String>>,
@@ -101,3 +101,8 @@ pub struct AuthorizedUserKeyFile {
     pub refresh_token: String,
     pub token_uri: Option<String>,
 }
+
+/// An `api_keys` entry: a key string (`sha256:<64 hex>` or plain), or an object naming the key
+/// and its rights, read field by field in `api_keys` (a derived deserializer for it would add
+/// more to the .wasm than the fields are worth).
+pub type RawApiKey = serde_json::Value;

@@ -136,7 +136,7 @@ fn no_api_keys_needs_allow_unauthenticated() {
     c["allow_unauthenticated"] = json!(true);
     assert!(matches!(
         load(c).unwrap().client_keys,
-        ClientKeys::Unauthenticated
+        ClientKeys::Unauthenticated(_)
     ));
 }
 

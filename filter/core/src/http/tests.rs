@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::live::frame::Opcode;
 use crate::live::test_frames::client;
 use crate::mock::{MockHost, MockProxy};
+use crate::request_headers::MARKER_HEADER;
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/models/flash:generateContent";
@@ -143,6 +144,21 @@ fn a_clients_marker_is_removed_from_a_request_not_ours() {
     let w = worker(&proxy);
     let (_request, _) = arrive(&w, 1, &[(":path", "/other"), (MARKER_HEADER, "1")]);
     assert_eq!(host(&w).request(1).header(MARKER_HEADER), None);
+}
+
+#[test]
+fn a_clients_identity_headers_are_removed_from_a_request_not_ours() {
+    use crate::request_headers::{CLIENT_HEADER, MODEL_HEADER};
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let forged = [
+        (":path", "/other"),
+        (CLIENT_HEADER, "team-a"),
+        (MODEL_HEADER, "flash"),
+    ];
+    let (_request, _) = arrive(&w, 1, &forged);
+    assert_eq!(host(&w).request(1).header(CLIENT_HEADER), None);
+    assert_eq!(host(&w).request(1).header(MODEL_HEADER), None);
 }
 
 #[test]
@@ -561,4 +577,77 @@ fn a_resource_call_takes_its_http_method_and_needs_no_body() {
     headers[0] = (":method", "PUT");
     let (_request, _) = arrive(&w, 2, &headers);
     assert_eq!(host(&w).request(2).sent.unwrap().http_code(), 404);
+}
+
+#[test]
+fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t-alpha"}},
+        "model_list": [{"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}}],
+        "api_keys": [{"name": "team-a", "key": "sk-a", "tpm": 10}],
+    });
+    let proxy = MockProxy::new();
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let w = Rc::new(WorkerState::new(proxy.worker(), config));
+    let mut headers = upgrade("/vertex_ai/live?model=flash");
+    headers[3] = ("x-api-key", "sk-a");
+    let (mut session, flow) = arrive(&w, 1, &headers);
+    assert_eq!(flow, Flow::Continue);
+    respond(&w, &mut session, 1, 101);
+    let usage = crate::live::test_frames::server(
+        Opcode::Text,
+        true,
+        br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
+    );
+    host(&w).set_body(1, Body::Response, &usage);
+    session.on_response_body(usage.len());
+    session.on_log();
+    let mut rest = post(FLASH);
+    rest[3] = ("x-api-key", "sk-a");
+    let (_refused, flow) = arrive(&w, 2, &rest);
+    assert_eq!(flow, Flow::Pause);
+    let sent = host(&w).request(2).sent.expect("answered by the filter");
+    assert_eq!(
+        (sent.http_code(), sent.retry_after_s.is_some()),
+        (429, true)
+    );
+}
+
+/// A worker whose only key is `team-a`'s, limited to the alias `flash`.
+fn team_a_worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t-alpha"}},
+        "model_list": [
+            {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}},
+            {"model_name": "pro", "litellm_params": {"model": "gemini-2.5-pro"}},
+        ],
+        "api_keys": [{"name": "team-a", "key": "sk-test", "models": ["flash"]}],
+    });
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    Rc::new(WorkerState::new(proxy.worker(), config))
+}
+
+#[test]
+fn an_openai_call_for_a_model_outside_the_keys_models_is_refused_after_the_body() {
+    let proxy = MockProxy::new();
+    let w = team_a_worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(OPENAI_CHAT));
+    body_arrives(&w, &mut request, 1, &[br#"{"model":"google/pro"}"#]);
+    let sent = host(&w).request(1).sent.expect("answered by the filter");
+    assert_eq!(sent.http_code(), 403);
+    assert!(sent.message.ends_with("model pro"), "{}", sent.message);
+}
+
+#[test]
+fn an_openai_call_for_a_model_in_the_keys_models_carries_its_client_and_model() {
+    let proxy = MockProxy::new();
+    let w = team_a_worker(&proxy);
+    let (mut request, _) = arrive(&w, 1, &post(OPENAI_CHAT));
+    let flow = body_arrives(&w, &mut request, 1, &[br#"{"model":"flash"}"#]);
+    assert_eq!(flow, Flow::Continue);
+    let sent = host(&w).request(1);
+    assert_eq!(sent.header("x-vertex-passthrough-client"), Some("team-a"));
+    assert_eq!(sent.header("x-vertex-passthrough-model"), Some("flash"));
 }

@@ -6,9 +6,11 @@ use super::{
     carries_setup, close_frame, resolve_setup_model, rewrite_checked_setup, ClientGate,
     CloseDecision, Direction, FirstMessage, FirstMessageReader, GateStep, LiveObserver, Totals,
 };
+use crate::client_auth::Client;
 use crate::config::Config;
 use crate::metrics::{LiveMetrics, Metrics};
 use crate::routing::LiveTarget;
+use std::rc::Rc;
 
 /// A first message larger than this is refused: a setup is a few KiB.
 const FIRST_MESSAGE_LIMIT: usize = 64 * 1024;
@@ -43,6 +45,8 @@ pub enum PhaseName {
 
 pub struct LiveSession {
     target: LiveTarget,
+    /// Whose key opened the session: what its setups may name.
+    caller: Rc<Client>,
     phase: Phase,
     gate: ClientGate,
     client: LiveObserver,
@@ -64,9 +68,10 @@ pub enum ClientStep {
 }
 
 impl LiveSession {
-    pub fn new(target: LiveTarget, mask_seed: u64) -> LiveSession {
+    pub fn new(target: LiveTarget, caller: Rc<Client>, mask_seed: u64) -> LiveSession {
         LiveSession {
             target,
+            caller,
             phase: Phase::AwaitingSetup(FirstMessageReader::new(FIRST_MESSAGE_LIMIT)),
             gate: ClientGate::new(MESSAGE_LIMIT),
             client: LiveObserver::new(Direction::ClientToServer),
@@ -84,6 +89,16 @@ impl LiveSession {
             Phase::Refused { .. } => PhaseName::Refused,
             Phase::Closed => PhaseName::Closed,
         }
+    }
+
+    /// Whose key opened the session.
+    pub fn caller(&self) -> &Client {
+        &self.caller
+    }
+
+    /// The tokens Vertex reported for this session so far.
+    pub fn total_tokens(&self) -> u64 {
+        self.server.totals().total_tokens
     }
 
     /// The model the setup was forwarded with.
@@ -129,16 +144,16 @@ impl LiveSession {
                     opcode,
                     consumed,
                 } => {
-                    let target = &self.target;
+                    let (target, caller) = (&self.target, &self.caller);
                     let mut resolved = None;
                     let rewritten = rewrite_checked_setup(
                         &payload,
                         |model| {
-                            let full = resolve_setup_model(config, target, model)?;
+                            let full = resolve_for(config, target, caller, model)?;
                             resolved = Some(full.clone());
                             Ok(full)
                         },
-                        |project| config.projects.contains_key(project),
+                        |project| serves(config, caller, project),
                     );
                     match rewritten {
                         Ok(new_payload) => {
@@ -169,15 +184,15 @@ impl LiveSession {
         metrics: &Metrics,
     ) -> ClientStep {
         self.phase = Phase::Streaming;
-        let target = &self.target;
+        let (target, caller) = (&self.target, &self.caller);
         let mut check = |payload: &[u8]| -> Result<Option<Vec<u8>>, CloseDecision> {
             if !carries_setup(payload) {
                 return Ok(None);
             }
             rewrite_checked_setup(
                 payload,
-                |model| resolve_setup_model(config, target, model),
-                |project| config.projects.contains_key(project),
+                |model| resolve_for(config, target, caller, model),
+                |project| serves(config, caller, project),
             )
             .map(Some)
         };
@@ -284,6 +299,45 @@ impl LiveSession {
             server.total_tokens,
         );
     }
+}
+
+/// The setup's model resolved for this session, if the caller's key may use it and reach its
+/// project.
+fn resolve_for(
+    config: &Config,
+    target: &LiveTarget,
+    caller: &Client,
+    model: &str,
+) -> Result<String, String> {
+    let full = resolve_setup_model(config, target, model)?;
+    // As for a REST path: the alias or model id the client named.
+    let named = super::model_name::parse(model)
+        .map(|named| named.model)
+        .unwrap_or(model);
+    if !caller.may_use_model(named) {
+        return Err(model_not_allowed(named));
+    }
+    let project = full
+        .strip_prefix("projects/")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    if !caller.may_reach_project(project) {
+        return Err(format!(
+            "this API key may not reach project {}",
+            super::setup::shown_project(project)
+        ));
+    }
+    Ok(full)
+}
+
+/// Why a key may not use `model`; short enough for a close frame's reason.
+pub fn model_not_allowed(model: &str) -> String {
+    let shown: String = model.chars().take(64).collect();
+    format!("this API key may not use model {shown}")
+}
+
+fn serves(config: &Config, caller: &Client, project: &str) -> bool {
+    config.projects.contains_key(project) && caller.may_reach_project(project)
 }
 
 /// A fresh masking key per frame we write (splitmix64 over a per-session seed): masks only

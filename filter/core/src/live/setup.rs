@@ -102,7 +102,7 @@ fn named_projects(text: &str) -> impl Iterator<Item = &str> {
 }
 
 /// A project name as a close reason shows it: printable ASCII, at most 40 characters.
-fn shown_project(project: &str) -> String {
+pub(crate) fn shown_project(project: &str) -> String {
     let mut shown: String = project
         .chars()
         .filter(|c| c.is_ascii_graphic())

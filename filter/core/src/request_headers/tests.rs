@@ -80,6 +80,8 @@ fn upstream_for(authorization: Option<&str>, upgrade: bool) -> Upstream<'_> {
         authority: "us-central1-aiplatform.googleapis.com",
         authorization,
         upgrade,
+        client: "team-a",
+        model: Some("flash"),
     }
 }
 
@@ -160,6 +162,8 @@ fn upstream_drops_client_credentials_and_rewrites_path_and_authority() {
             ("authorization", "Bearer ya29.google"),
             ("x-request-id", "abc"),
             (MARKER_HEADER, "1"),
+            (CLIENT_HEADER, "team-a"),
+            (MODEL_HEADER, "flash"),
         ])
     );
 }
@@ -251,9 +255,37 @@ fn a_clients_user_project_and_envoy_headers_are_removed() {
             "x-request-id",
             ":authority",
             "authorization",
-            MARKER_HEADER
+            MARKER_HEADER,
+            CLIENT_HEADER,
+            MODEL_HEADER
         ]
     );
+}
+
+#[test]
+fn a_clients_own_identity_headers_are_replaced_or_removed() {
+    let forged = [
+        (":path", "/vertex_ai/v1/models/m:generateContent"),
+        (CLIENT_HEADER, "someone-else"),
+        (MODEL_HEADER, "gemini-ultra"),
+    ];
+    let sent = upstream_of(&forged, &upstream_for(Some("Bearer ya29.google"), false));
+    assert_eq!(header_values(&sent, CLIENT_HEADER), ["team-a"]);
+    assert_eq!(header_values(&sent, MODEL_HEADER), ["flash"]);
+    let no_model = Upstream {
+        model: None,
+        ..upstream_for(Some("Bearer ya29.google"), false)
+    };
+    let sent = upstream_of(&forged, &no_model);
+    assert_eq!(header_values(&sent, MODEL_HEADER), Vec::<&str>::new());
+}
+
+fn header_values<'a>(headers: &'a [(String, String)], name: &str) -> Vec<&'a str> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
 }
 
 #[test]

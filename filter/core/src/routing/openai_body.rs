@@ -40,8 +40,7 @@ pub fn decide(
     if body.len() > MAX_BODY {
         return Err(too_large());
     }
-    let shape =
-        || invalid("invalid request body: expected a JSON object with one string \"model\"");
+    let shape = || invalid("expected a JSON object with one string \"model\"");
     let top: Value = serde_json::from_slice(body).map_err(|_| shape())?;
     let span = match top.as_object().map(|o| o.get("model")) {
         Some(Some(Value::String(_))) => Some(model_span(body).ok_or_else(shape)?),
@@ -50,7 +49,7 @@ pub fn decide(
     };
     let Some(model) = top.get("model").and_then(Value::as_str) else {
         return Ok(OpenAiRequest {
-            destination: resolve::openai(config, call, None)?,
+            destination: resolve::openai(config, call, None, None)?,
             body: None,
         });
     };
@@ -61,9 +60,9 @@ pub fn decide(
         let rewritten = span
             .and_then(|(start, end)| Some((body.get(..start)?, body.get(end..)?)))
             .map(|(before, after)| [before, value.as_bytes(), after].concat())
-            .ok_or_else(|| invalid("invalid request body: \"model\" could not be rewritten"))?;
+            .ok_or_else(|| invalid("\"model\" could not be rewritten"))?;
         return Ok(OpenAiRequest {
-            destination: resolve::openai(config, call, Some(entry))?,
+            destination: resolve::openai(config, call, Some(name), Some(entry))?,
             body: Some(rewritten),
         });
     }
@@ -71,7 +70,7 @@ pub fn decide(
         resolve::served_project(config, project)?;
     }
     Ok(OpenAiRequest {
-        destination: resolve::openai(config, call, None)?,
+        destination: resolve::openai(config, call, Some(name), None)?,
         body: None,
     })
 }

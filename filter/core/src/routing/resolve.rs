@@ -15,6 +15,11 @@ pub struct Destination {
     pub authority: String,
     /// Index into `Config::credentials`.
     pub credential: usize,
+    /// The project the request reaches.
+    pub project: Box<str>,
+    /// The model as the client named it: the alias if it used one, else the model id; `None`
+    /// for a call that names no model.
+    pub model: Option<Box<str>>,
     /// For a Live session only: REST calls need nothing past the upgrade, and building it
     /// would cost every request a few allocations.
     pub live: Option<LiveTarget>,
@@ -123,6 +128,8 @@ pub fn rest(
         path,
         authority: vertex_host(location),
         credential,
+        project: project.into(),
+        model: Some(target.model.into()),
         live: None,
         methods: if target.method.is_some() {
             HttpMethods::Post
@@ -149,6 +156,8 @@ pub fn resource(
         path: resource_path(target.version, project, location, &target.tail, query),
         authority: vertex_host(location),
         credential,
+        project: project.into(),
+        model: None,
         live: None,
         methods: if target.post_only {
             HttpMethods::Post
@@ -179,6 +188,8 @@ pub fn discovery(
         path: resource_path(target.version, project, location, &target.tail, query),
         authority,
         credential,
+        project: project.into(),
+        model: None,
         live: None,
         methods: HttpMethods::Resource,
         deployment: None,
@@ -230,10 +241,12 @@ pub fn openai_call(
 }
 
 /// Where an OpenAI-compatible call goes once its body's model is known: an alias's entry
-/// decides (`alias`), else the path, else the defaults.
+/// decides (`alias`), else the path, else the defaults. `model`: the body's model, as the
+/// client named it (`google/` removed).
 pub fn openai(
     config: &Config,
     call: &OpenAiCall,
+    model: Option<&str>,
     alias: Option<&ResolvedAlias>,
 ) -> Result<Destination, ErrorResponse> {
     let (project, location, credential) = match alias {
@@ -262,6 +275,8 @@ pub fn openai(
         ),
         authority: vertex_host(location),
         credential,
+        project: project.into(),
+        model: model.map(Into::into),
         live: None,
         methods: HttpMethods::Post,
         deployment: alias.and_then(|e| e.deployment),
@@ -293,10 +308,16 @@ pub fn live_to(
         version.unwrap_or("v1beta1")
     );
     append_query(&mut path, query);
+    // As for a REST path: the alias or model id `?model=` named.
+    let named = model
+        .filter(|m| !m.is_empty())
+        .map(|m| model_name::parse(m).map_or(m, |named| named.model));
     Ok(Destination {
         path,
         authority: vertex_host(&target.location),
         credential: target.credential,
+        project: target.project.as_str().into(),
+        model: named.map(Into::into),
         deployment: target.deployment,
         live: Some(target),
         methods: HttpMethods::Upgrade,

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::mock::{MockHost, MockProxy};
+use crate::request_headers::{CLIENT_HEADER, MARKER_HEADER, MODEL_HEADER};
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
@@ -257,4 +258,93 @@ fn a_rest_path_is_routed_once_per_worker() {
     let first = forwarding(decide_on(&w, &post(FLASH)));
     let second = forwarding(decide_on(&w, &post(FLASH)));
     assert!(Rc::ptr_eq(&first.destination, &second.destination));
+}
+
+fn team_worker() -> WorkerState<MockHost> {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t-alpha"}},
+        "model_list": [
+            {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}},
+            {"model_name": "beta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-beta"}},
+        ],
+        "api_keys": [
+            "sk-test",
+            {"name": "team-a", "key": "sk-a", "models": ["flash", "gemini-2.0-flash"], "projects": ["proj-alpha"]},
+        ],
+    });
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    WorkerState::new(MockProxy::new().worker(), config)
+}
+
+fn with_key<'a>(mut headers: Vec<(&'a str, &'a str)>, key: &'a str) -> Vec<(&'a str, &'a str)> {
+    headers.retain(|(n, _)| *n != "x-api-key");
+    headers.push(("x-api-key", key));
+    headers
+}
+
+#[test]
+fn a_named_key_calls_a_model_it_lists_and_is_named_upstream() {
+    let headers = with_key(post("/vertex_ai/models/flash:generateContent"), "sk-a");
+    let forwarding = forwarding(decide_on(&team_worker(), &headers));
+    let sent = edited(&headers, &forwarding);
+    assert_eq!(header(&sent, CLIENT_HEADER), Some("team-a"));
+    assert_eq!(header(&sent, MODEL_HEADER), Some("flash"));
+}
+
+#[test]
+fn a_model_outside_the_keys_models_is_refused_403_naming_it() {
+    let headers = with_key(
+        post("/vertex_ai/models/gemini-2.5-pro:generateContent"),
+        "sk-a",
+    );
+    let error = refusal(decide_on(&team_worker(), &headers));
+    assert_eq!(error.http_code(), 403);
+    assert!(error.message.contains("gemini-2.5-pro"), "{error:?}");
+}
+
+#[test]
+fn a_project_outside_the_keys_projects_is_refused_403() {
+    let path = "/vertex_ai/v1/projects/proj-beta/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
+    let error = refusal(decide_on(&team_worker(), &with_key(post(path), "sk-a")));
+    assert_eq!(error.http_code(), 403);
+    assert!(error.message.contains("proj-beta"), "{error:?}");
+}
+
+#[test]
+fn an_unnamed_key_may_call_any_model_and_is_named_for_its_digest() {
+    let headers = post("/vertex_ai/models/gemini-2.5-pro:generateContent");
+    let forwarding = forwarding(decide_on(&team_worker(), &headers));
+    let sent = edited(&headers, &forwarding);
+    let name = header(&sent, CLIENT_HEADER).unwrap();
+    assert!(name.starts_with("key-") && name.len() == 12, "{name}");
+    assert_eq!(header(&sent, MODEL_HEADER), Some("gemini-2.5-pro"));
+}
+
+#[test]
+fn a_live_upgrade_for_a_model_outside_the_keys_models_is_refused_403() {
+    let headers = vec![
+        (":method", "GET"),
+        (":path", "/vertex_ai/live?model=beta"),
+        ("upgrade", "websocket"),
+        ("x-api-key", "sk-a"),
+    ];
+    assert_eq!(
+        refusal(decide_on(&team_worker(), &headers)).http_code(),
+        403
+    );
+}
+
+#[test]
+fn the_key_remembered_by_a_worker_still_names_its_client() {
+    let w = team_worker();
+    for _ in 0..2 {
+        let headers = with_key(post("/vertex_ai/models/flash:generateContent"), "sk-a");
+        assert_eq!(&*forwarding(decide_on(&w, &headers)).client.name, "team-a");
+    }
+    let headers = post("/vertex_ai/models/flash:generateContent");
+    assert!(forwarding(decide_on(&w, &headers))
+        .client
+        .name
+        .starts_with("key-"));
 }

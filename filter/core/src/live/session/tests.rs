@@ -29,6 +29,11 @@ struct Fixture {
 
 /// A session connected with `?model=live`.
 fn fixture() -> Fixture {
+    fixture_for(crate::client_auth::Client::unrestricted("test"))
+}
+
+/// A session connected with `?model=live` by `caller`.
+fn fixture_for(caller: crate::client_auth::Client) -> Fixture {
     let config = config();
     let target = live(&config, None, Some("live"), None)
         .unwrap()
@@ -38,7 +43,7 @@ fn fixture() -> Fixture {
     Fixture {
         config,
         metrics,
-        session: LiveSession::new(target, 42),
+        session: LiveSession::new(target, std::rc::Rc::new(caller), 42),
     }
 }
 
@@ -145,6 +150,27 @@ fn a_setup_for_another_location_is_refused_with_1008() {
     assert_eq!(close_code(&out), 1008);
     assert_eq!(f.session.phase(), PhaseName::Refused);
     assert_eq!(f.metrics.live.setups_refused.pending(), 1);
+}
+
+#[test]
+fn a_setup_for_a_model_outside_the_keys_models_is_refused_with_1008_naming_it() {
+    let mut caller = crate::client_auth::Client::unrestricted("team-a");
+    caller.models = Some(vec!["live".to_string()]);
+    let mut f = fixture_for(caller);
+    let out = replaced(f.client(&client(Opcode::Text, true, &setup("gemini-live-2.5-flash"))));
+    assert_eq!(close_code(&out), 1008);
+    let (_, payload) = first_frame(&out);
+    assert!(String::from_utf8_lossy(&payload).contains("gemini-live-2.5-flash"));
+    assert_eq!(f.session.phase(), PhaseName::Refused);
+}
+
+#[test]
+fn a_setup_for_a_model_the_key_lists_goes_upstream() {
+    let mut caller = crate::client_auth::Client::unrestricted("team-a");
+    caller.models = Some(vec!["live".to_string()]);
+    let mut f = fixture_for(caller);
+    replaced(f.client(&client(Opcode::Text, true, &setup("live"))));
+    assert_eq!(f.session.phase(), PhaseName::Streaming);
 }
 
 #[test]

@@ -366,5 +366,5 @@ fn resources_and_openai_calls_go_only_to_served_locations() {
     let call = openai_call(
         "/vertex_ai/v1beta1/projects/proj-alpha/locations/evil-example-com/endpoints/openapi/chat/completions",
     );
-    assert!(openai(&config(), &call, None).is_err());
+    assert!(openai(&config(), &call, None, None).is_err());
 }
