@@ -24,9 +24,13 @@ pub async fn run(
     upstreams: Upstreams,
     wasm: &Wasm<'_>,
     requests: usize,
+    counted: impl Fn(Variant) -> bool,
 ) -> anyhow::Result<HashMap<Variant, f64>> {
     let mut per_request = HashMap::new();
     for &variant in Variant::all().iter().chain(&Variant::PICKS) {
+        if !counted(variant) {
+            continue;
+        }
         let out = dir.join(format!("callgrind-{}.out", variant.key()));
         let dump = dir.join(format!("callgrind-{}.out.1", variant.key()));
         let _ = std::fs::remove_file(&dump);

@@ -224,7 +224,15 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
             "instructions: {} requests per variant under callgrind (one worker)",
             settings.callgrind_requests
         );
-        instructions::run(&envoy_bin, &dir, ports, &wasm, settings.callgrind_requests).await?
+        instructions::run(
+            &envoy_bin,
+            &dir,
+            ports,
+            &wasm,
+            settings.callgrind_requests,
+            |v| settings.counts_variant(v.key()),
+        )
+        .await?
     } else {
         HashMap::new()
     };
