@@ -218,6 +218,9 @@ fn setup_message(model: &str) -> Message {
     Message::Text(json!({"setup": {"model": model}}).to_string())
 }
 
+const NATIVE_AUDIO_MODEL: &str =
+    "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-live-2.5-flash-native-audio";
+
 fn refused_with(body: &Value, error: &str) -> bool {
     body["error"] == error && body.get("access_token").is_none()
 }
@@ -860,10 +863,14 @@ async fn live_text_turn_gets_server_content_then_usage() {
 }
 
 async fn close_after_setup(model: &str) -> (u16, String) {
+    close_after(setup_message(model)).await
+}
+
+async fn close_after(setup: Message) -> (u16, String) {
     let emulator = start().await;
     let token = token_for_a(&emulator).await;
     let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
-    socket.send(setup_message(model)).await.unwrap();
+    socket.send(setup).await.unwrap();
     let Message::Close(Some(frame)) = next_message(&mut socket).await else {
         panic!("expected a close frame");
     };
@@ -875,6 +882,38 @@ async fn live_setup_with_a_bare_model_closes_1007() {
     let (code, reason) = close_after_setup("gemini-2.0-flash-live-preview-04-09").await;
     assert_eq!(code, 1007);
     assert!(reason.contains("projects/P/locations/L"), "{reason}");
+}
+
+#[tokio::test]
+async fn live_native_audio_model_asked_for_text_closes_1007() {
+    let setup = json!({"setup": {"model": NATIVE_AUDIO_MODEL,
+        "generationConfig": {"responseModalities": ["TEXT"]}}});
+    let (code, reason) = close_after(Message::Text(setup.to_string())).await;
+    assert_eq!(code, 1007);
+    assert!(reason.contains("AUDIO"), "{reason}");
+}
+
+#[tokio::test]
+async fn live_native_audio_model_speaks_and_sends_the_transcription_asked_for() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
+    let setup = json!({"setup": {"model": NATIVE_AUDIO_MODEL, "outputAudioTranscription": {}}});
+    socket.send(Message::Text(setup.to_string())).await.unwrap();
+    next_message(&mut socket).await;
+    let turn = json!({"clientContent": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}});
+    socket.send(Message::Text(turn.to_string())).await.unwrap();
+    let mut next = async || -> Value {
+        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap()
+    };
+    let transcript = next().await;
+    assert!(transcript["serverContent"]["outputTranscription"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("gemini-live-2.5-flash-native-audio")));
+    let speech = next().await;
+    let part = &speech["serverContent"]["modelTurn"]["parts"][0];
+    assert_eq!(part["inlineData"]["mimeType"], "audio/pcm;rate=24000");
+    assert!(part.get("text").is_none(), "{part}");
 }
 
 #[tokio::test]
