@@ -234,7 +234,7 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
         )
         .await?
     } else {
-        HashMap::new()
+        instructions::Counts::default()
     };
 
     eprintln!("vp-bench: measuring what else the machine is doing (3 s)");
@@ -250,7 +250,8 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
         sse,
         ws,
         cold,
-        instructions,
+        instructions: instructions.rest,
+        live_instructions: instructions.live,
         wasm_ours: std::fs::metadata(&ours)?.len(),
         wasm_floor: std::fs::metadata(&floor)?.len(),
         wasm_candidate: candidate
