@@ -7,6 +7,7 @@
 use crate::envoy::Envoy;
 use crate::envoy_config::{self, Upstreams, Wasm};
 use crate::variant::Variant;
+use crate::ws;
 use anyhow::Context;
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,16 +18,31 @@ pub const WARMUP_REQUESTS: usize = 300;
 /// Envoy starts far slower under valgrind.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Instructions per request for every variant, in `Variant::all()` order, then `Variant::PICKS`.
+/// What the phase counted, per variant.
+#[derive(Default)]
+pub struct Counts {
+    /// Instructions per REST request: every variant, `Variant::all()` then `Variant::PICKS`.
+    pub rest: HashMap<Variant, f64>,
+    /// Instructions per Live round trip (one client turn, one server answer with
+    /// `usageMetadata`) on one session: the variants of `Variant::all()`.
+    pub live: HashMap<Variant, f64>,
+}
+
+/// Instructions per request for every variant, in `Variant::all()` order, then `Variant::PICKS`;
+/// then, in the same Envoy, per Live round trip.
 pub async fn run(
     envoy_bin: &Path,
     dir: &Path,
     upstreams: Upstreams,
     wasm: &Wasm<'_>,
     requests: usize,
-) -> anyhow::Result<HashMap<Variant, f64>> {
-    let mut per_request = HashMap::new();
+    counted: impl Fn(Variant) -> bool,
+) -> anyhow::Result<Counts> {
+    let mut counts = Counts::default();
     for &variant in Variant::all().iter().chain(&Variant::PICKS) {
+        if !counted(variant) {
+            continue;
+        }
         let out = dir.join(format!("callgrind-{}.out", variant.key()));
         let dump = dir.join(format!("callgrind-{}.out.1", variant.key()));
         let _ = std::fs::remove_file(&dump);
@@ -60,16 +76,33 @@ pub async fn run(
         send(&client, &envoy, variant, requests).await?;
         callgrind_control(&["-d"], envoy.pid())?;
         callgrind_control(&["-i", "off"], envoy.pid())?;
-        drop(envoy);
         let total = summary_instructions(&dump)?;
         let value = total as f64 / requests as f64;
         eprintln!(
             "instructions {:<8} {value:>9.0} per request (callgrind, {requests} requests)",
             variant.key()
         );
-        per_request.insert(variant, value);
+        counts.rest.insert(variant, value);
+        if Variant::all().contains(&variant) {
+            let live_dump = dir.join(format!("callgrind-{}.out.2", variant.key()));
+            let _ = std::fs::remove_file(&live_dump);
+            let mut session = ws::Session::open(&envoy).await?;
+            session.round_trips(WARMUP_REQUESTS).await?;
+            callgrind_control(&["-i", "on"], envoy.pid())?;
+            session.round_trips(requests).await?;
+            callgrind_control(&["-d"], envoy.pid())?;
+            callgrind_control(&["-i", "off"], envoy.pid())?;
+            session.close().await;
+            let value = summary_instructions(&live_dump)? as f64 / requests as f64;
+            eprintln!(
+                "instructions {:<8} {value:>9.0} per Live round trip (callgrind, {requests} round trips)",
+                variant.key()
+            );
+            counts.live.insert(variant, value);
+        }
+        drop(envoy);
     }
-    Ok(per_request)
+    Ok(counts)
 }
 
 async fn send(
@@ -111,6 +144,6 @@ fn summary_instructions(dump: &Path) -> anyhow::Result<u64> {
     let text = std::fs::read_to_string(dump)
         .with_context(|| format!("reading the callgrind dump {}", dump.display()))?;
     text.lines()
-        .find_map(|line| line.strip_prefix("summary:")?.trim().parse().ok())
+        .find_map(|line| line.strip_prefix("totals:")?.trim().parse().ok())
         .with_context(|| format!("no summary line in {}", dump.display()))
 }

@@ -224,9 +224,17 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
             "instructions: {} requests per variant under callgrind (one worker)",
             settings.callgrind_requests
         );
-        instructions::run(&envoy_bin, &dir, ports, &wasm, settings.callgrind_requests).await?
+        instructions::run(
+            &envoy_bin,
+            &dir,
+            ports,
+            &wasm,
+            settings.callgrind_requests,
+            |v| settings.counts_variant(v.key()),
+        )
+        .await?
     } else {
-        HashMap::new()
+        instructions::Counts::default()
     };
 
     eprintln!("vp-bench: measuring what else the machine is doing (3 s)");
@@ -242,7 +250,8 @@ async fn bench(repo: &Path, out: &Path) -> anyhow::Result<()> {
         sse,
         ws,
         cold,
-        instructions,
+        instructions: instructions.rest,
+        live_instructions: instructions.live,
         wasm_ours: std::fs::metadata(&ours)?.len(),
         wasm_floor: std::fs::metadata(&floor)?.len(),
         wasm_candidate: candidate

@@ -36,6 +36,8 @@ pub struct Results<'a> {
     pub cold: ColdResult,
     /// Instructions per request under callgrind; empty when that phase did not run.
     pub instructions: HashMap<Variant, f64>,
+    /// Instructions per Live round trip under callgrind; empty when that phase did not run.
+    pub live_instructions: HashMap<Variant, f64>,
     pub wasm_ours: u64,
     pub wasm_floor: u64,
     pub wasm_candidate: Option<u64>,
@@ -137,6 +139,24 @@ impl Results<'_> {
                 .map(|sa| format!("; the `service_account` path (ours-sa − ours: the response status read for 401s, the clock and the refusal count) {:+.0}", sa - ours))
                 .unwrap_or_default()
         );
+        if let Some(live_floor) = self.live_instructions.get(&Variant::Floor) {
+            let _ = writeln!(
+                o,
+                "\nIn the same Envoys, one Live session (the setup, then {} round trips counted after {} warm-up ones; a round trip is the `clientContent` turn and the `serverContent` answer with `usageMetadata`, as in the WebSocket section):\n",
+                self.settings.callgrind_requests,
+                crate::instructions::WARMUP_REQUESTS
+            );
+            let _ = writeln!(
+                o,
+                "| Envoy with | instructions per Live round trip | floor ÷ this |"
+            );
+            let _ = writeln!(o, "|---|---:|---:|");
+            for &v in Variant::all() {
+                if let Some(n) = self.live_instructions.get(&v) {
+                    let _ = writeln!(o, "| {} | {:.0} | {:.3} |", v.label(), n, live_floor / n);
+                }
+            }
+        }
         let difference = |a: Variant, b: Variant| Some(ins.get(&a)? - ins.get(&b)?);
         if let (Some(pool), Some(pool_sa)) = (
             difference(Variant::OursPool, Variant::Ours),

@@ -21,6 +21,9 @@ pub struct Settings {
     /// `BENCH_PHASES=rest,sse,ws,cold,instructions` (the default: all): a quicker look at one thing while
     /// working on it; the report then has holes.
     pub phases: Vec<String>,
+    /// `BENCH_VARIANTS=floor,ours,cand` (the default: all): the variants the instructions phase
+    /// counts, by their short names.
+    pub variants: Option<Vec<String>>,
 }
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -51,10 +54,21 @@ impl Settings {
                 .split(',')
                 .map(|p| p.trim().to_string())
                 .collect(),
+            variants: std::env::var("BENCH_VARIANTS")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| v.split(',').map(|k| k.trim().to_string()).collect()),
         }
     }
 
     pub fn runs_phase(&self, phase: &str) -> bool {
         self.phases.iter().any(|p| p == phase)
+    }
+
+    /// Whether the instructions phase counts `key` (a `Variant::key`).
+    pub fn counts_variant(&self, key: &str) -> bool {
+        self.variants
+            .as_ref()
+            .is_none_or(|keys| keys.iter().any(|k| k == key))
     }
 }

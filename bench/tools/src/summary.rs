@@ -67,6 +67,20 @@ impl Results<'_> {
                 floor / ours
             );
         }
+        if let Some(floor) = self.live_instructions.get(&Variant::Floor) {
+            let counts: Vec<String> = Variant::all()
+                .iter()
+                .filter_map(|v| {
+                    let n = self.live_instructions.get(v)?;
+                    Some(format!("{} {n:.0} ({:.3})", v.key(), floor / n))
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  instructions per Live round trip (callgrind, 1 worker; floor ÷ this): {}",
+                counts.join("  ")
+            );
+        }
         let _ = writeln!(out, "  targets:");
         for t in self.targets() {
             let _ = writeln!(

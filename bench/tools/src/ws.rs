@@ -104,3 +104,29 @@ async fn open(url: &str) -> anyhow::Result<Ws> {
         other => bail!("no setupComplete: {other:?}"),
     }
 }
+
+/// One Live session, its round trips one after another: for the callgrind phase.
+pub struct Session(Ws);
+
+impl Session {
+    /// Upgraded, and the setup answered.
+    pub async fn open(envoy: &Envoy) -> anyhow::Result<Session> {
+        Ok(Session(open(&envoy.ws_url(LIVE_PATH)).await?))
+    }
+
+    /// `n` turns, each answered before the next.
+    pub async fn round_trips(&mut self, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            self.0.send(Message::text(TURN)).await?;
+            match tokio::time::timeout(STEP_TIMEOUT * 6, self.0.next()).await {
+                Ok(Some(Ok(Message::Text(_)))) => {}
+                other => bail!("no answer to a turn: {other:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.0.close(None).await;
+    }
+}

@@ -5,7 +5,7 @@ use crate::config::DeploymentId;
 use crate::host::{Body, Host};
 use crate::limits;
 use crate::live::session::{ClientStep, LiveSession};
-use crate::request_headers::{RequestHeaders, FILTER_HEADERS};
+use crate::request_headers::{Known, RequestHeaders, FILTER_HEADERS};
 use crate::routing::openai_body;
 use crate::token::broker::TokenId;
 use crate::worker::{BodyCall, Decision, WorkerState};
@@ -91,13 +91,13 @@ impl<H: Host> HttpRequest<H> {
             Decision::ReadBody(_) => Flow::Pause,
             Decision::Forward(forwarding) => {
                 if let Some(headers) = headers {
-                    for (name, value) in forwarding.edits(headers) {
-                        proxy.host.set_request_header(name, value);
-                    }
+                    forwarding
+                        .edits(headers)
+                        .for_each(|(name, value)| proxy.host.set_request_header(name, value));
                 }
                 if let Some(body) = &forwarding.body {
                     proxy.host.replace_body(Body::Request, body_size, body);
-                    if headers.is_some_and(|h| h.has("content-length")) {
+                    if headers.is_some_and(|h| h.carries(Known::ContentLength)) {
                         let length = body.len().to_string();
                         proxy
                             .host

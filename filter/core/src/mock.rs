@@ -51,6 +51,7 @@ impl MockProxy {
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
             metric_reads: Cell::new(0),
+            clock_reads: Cell::new(0),
         }))
     }
 
@@ -126,6 +127,8 @@ pub struct MockWorker {
     status_reads: Cell<usize>,
     /// Reads of a metric's process-wide value.
     metric_reads: Cell<usize>,
+    /// Reads of the clock.
+    clock_reads: Cell<usize>,
 }
 
 /// One worker's host: a handle, cloned freely.
@@ -217,6 +220,11 @@ impl MockHost {
         self.0.metric_reads.get()
     }
 
+    /// Clock reads this worker made.
+    pub fn clock_reads(&self) -> usize {
+        self.0.clock_reads.get()
+    }
+
     /// Response-status reads this worker made.
     pub fn status_reads(&self) -> usize {
         self.0.status_reads.get()
@@ -230,6 +238,7 @@ impl MockHost {
 
 impl Host for MockHost {
     fn now_ms(&self) -> u64 {
+        self.0.clock_reads.set(self.0.clock_reads.get() + 1);
         self.0.proxy.now_ms.get()
     }
 

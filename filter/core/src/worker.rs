@@ -9,7 +9,7 @@ use crate::limits;
 use crate::live::session::model_not_allowed;
 use crate::metrics::Metrics;
 use crate::moment::Moment;
-use crate::request_headers::{RequestHeaders, Upstream, FILTER_HEADERS};
+use crate::request_headers::{Known, RequestHeaders, Upstream};
 use crate::routing::memo::RouteMemo;
 use crate::routing::openai_body;
 use crate::routing::{self, Destination, LiveTarget, OpenAiCall, Routed};
@@ -79,14 +79,14 @@ impl<H: Host> WorkerState<H> {
     /// malformed). Takes the token for a forwarded request, or joins the wait for it.
     pub fn decide(&self, context_id: u32, headers: Option<&RequestHeaders>) -> Decision {
         let config = &self.proxy.config;
-        let path = headers.and_then(|h| h.get(":path"));
+        let path = headers.and_then(|h| h.value(Known::Path));
         let (Some(headers), Some((prefix, rest))) = (
             headers,
             path.as_deref()
                 .and_then(|p| routing::strip_prefix(config, p)),
         ) else {
             return Decision::NotOurs {
-                remove_marker: headers.is_none_or(|h| FILTER_HEADERS.iter().any(|n| h.has(n))),
+                remove_marker: headers.is_none_or(RequestHeaders::carries_filter_header),
             };
         };
         let client = config.client_keys.authenticate(
@@ -100,7 +100,7 @@ impl<H: Host> WorkerState<H> {
             ));
         };
         let upgrade = headers
-            .get("upgrade")
+            .value(Known::Upgrade)
             .is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
         let moment = Moment::new(&self.proxy);
         let routed = match self.route(prefix, rest, upgrade, &moment) {
@@ -108,7 +108,7 @@ impl<H: Host> WorkerState<H> {
             Err(error) => return Decision::Reject(error),
         };
         // After routing, so a Live path without an upgrade still gets its 426 advice.
-        let method = headers.get(":method").unwrap_or_default();
+        let method = headers.value(Known::Method).unwrap_or_default();
         if let Err(error) = routing::check_http_method(&method, routed.methods()) {
             return Decision::Reject(error);
         }
@@ -154,9 +154,12 @@ impl<H: Host> WorkerState<H> {
         if let Err(error) = permitted(client, &destination) {
             return Decision::Reject(error);
         }
-        // Last of the checks: a request refused for another reason is not counted.
-        if let Err(error) = limits::admit(&self.proxy.host, client, moment.now_ms()) {
-            return Decision::Reject(error);
+        // Last of the checks: a request refused for another reason is not counted. Only a key
+        // with limits reads the clock.
+        if client.is_limited() {
+            if let Err(error) = limits::admit(&self.proxy.host, client, moment.now_ms()) {
+                return Decision::Reject(error);
+            }
         }
         if let Some(counters) = destination
             .deployment

@@ -11,6 +11,9 @@ use super::setup::CloseDecision;
 /// Close code for a message over the limit.
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
+/// The payload buffer is kept between messages up to this capacity.
+const KEPT_PAYLOAD: usize = 64 * 1024;
+
 /// What to do with a message: keep it, replace its payload (same opcode), or close.
 pub type Check<'c> = dyn FnMut(&[u8]) -> Result<Option<Vec<u8>>, CloseDecision> + 'c;
 
@@ -30,6 +33,9 @@ pub struct ClientGate {
     /// Bytes fed but not yet let through; they start at a frame boundary.
     held: Vec<u8>,
     closed: bool,
+    /// The unmasked payload of the message being checked, kept between messages so a message
+    /// costs no allocation.
+    payload: Vec<u8>,
 }
 
 /// Where the scan of the bytes stopped.
@@ -55,6 +61,7 @@ impl ClientGate {
             limit,
             held: Vec::new(),
             closed: false,
+            payload: Vec::new(),
         }
     }
 
@@ -78,7 +85,7 @@ impl ClientGate {
             &joined
         };
         let mut edits = Vec::new();
-        let (scan, forward_end) = scan(bytes, check, mask, &mut edits);
+        let (scan, forward_end) = scan(bytes, check, mask, &mut edits, &mut self.payload);
         let forwarded = || apply_edits(bytes.get(..forward_end).unwrap_or_default(), &edits);
         match scan {
             Scan::Refused(decision) => {
@@ -125,6 +132,7 @@ fn scan(
     check: &mut Check<'_>,
     mask: &mut dyn FnMut() -> [u8; 4],
     edits: &mut Vec<Edit>,
+    payload: &mut Vec<u8>,
 ) -> (Scan, usize) {
     let mut at = 0;
     // Where the message being read began: nothing from here on goes before it is complete.
@@ -177,7 +185,13 @@ fn scan(
         }
         let start = message_start.take().unwrap_or(frame_start);
         let range = bytes.get(start..end).unwrap_or_default();
-        match check(&payload_of(range)) {
+        payload_of(range, payload);
+        let checked = check(payload);
+        if payload.capacity() > KEPT_PAYLOAD {
+            // A large message's buffer is not kept for the rest of the session.
+            *payload = Vec::new();
+        }
+        match checked {
             Ok(None) => {}
             Ok(Some(payload)) => {
                 let mut frame = Vec::new();
@@ -190,9 +204,9 @@ fn scan(
 }
 
 /// The unmasked payload of the data frames in `frames` (one whole message, with any control
-/// frames between its fragments).
-fn payload_of(frames: &[u8]) -> Vec<u8> {
-    let mut payload = Vec::new();
+/// frames between its fragments), written over `payload`.
+fn payload_of(frames: &[u8], payload: &mut Vec<u8>) {
+    payload.clear();
     let mut rest = frames;
     while let Ok(Some(header)) = parse_header(rest) {
         let len = usize::try_from(header.frame_len()).unwrap_or(usize::MAX);
@@ -208,7 +222,6 @@ fn payload_of(frames: &[u8]) -> Vec<u8> {
         }
         rest = rest.get(len..).unwrap_or_default();
     }
-    payload
 }
 
 fn apply_edits(bytes: &[u8], edits: &[Edit]) -> Vec<u8> {

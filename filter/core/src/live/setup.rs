@@ -70,7 +70,7 @@ pub fn rewrite_checked_setup(
 /// Whether a client message other than the first may carry a `setup`: a cheap look at the
 /// bytes first (no `setup` and no escape means no such key), then the top-level keys.
 pub fn carries_setup(payload: &[u8]) -> bool {
-    let maybe = payload.windows(5).any(|w| w == b"setup") || payload.contains(&b'\\');
+    let maybe = super::accounting::contains(payload, b"setup") || payload.contains(&b'\\');
     maybe
         && serde_json::from_slice::<TopLevel>(payload).is_ok_and(|message| message.setup.is_some())
 }

@@ -304,3 +304,60 @@ fn a_repeated_envoy_header_is_removed_once() {
         .collect();
     assert_eq!(removed, ["x-envoy-retry-on", "x-envoy-max-retries"]);
 }
+
+#[test]
+fn every_known_header_is_found_by_its_name_alone() {
+    for (at, name) in KNOWN.iter().enumerate() {
+        let header = known(name.as_bytes()).unwrap();
+        assert_eq!(header as usize, at, "{name}");
+        assert_eq!(header.name(), *name);
+    }
+    for other in [
+        ":scheme",
+        ":authority",
+        "accept",
+        "x-api-kez",
+        "api-kez",
+        "content-type",
+    ] {
+        assert_eq!(known(other.as_bytes()), None, "{other}");
+    }
+}
+
+#[test]
+fn the_known_key_and_credential_lists_are_client_auth_s() {
+    use crate::client_auth::{CLIENT_CREDENTIAL_HEADERS, KEY_HEADERS};
+    assert_eq!(KEYS.map(Known::name), KEY_HEADERS);
+    let credentials = CLIENT_CREDENTIAL_HEADERS.len();
+    assert_eq!(
+        NEVER_UPSTREAM[..credentials]
+            .iter()
+            .map(|h| h.name())
+            .collect::<Vec<_>>(),
+        CLIENT_CREDENTIAL_HEADERS
+    );
+    assert_eq!(
+        NEVER_UPSTREAM[credentials..]
+            .iter()
+            .map(|h| h.name())
+            .collect::<Vec<_>>(),
+        ["x-goog-user-project"]
+    );
+    for name in FILTER_HEADERS {
+        assert!(known(name.as_bytes()).is_some(), "{name}");
+    }
+}
+
+#[test]
+fn a_known_header_repeated_is_read_at_its_first_value() {
+    let bytes = map(&[
+        ("x-api-key", "first"),
+        (":path", "/p"),
+        ("x-api-key", "second"),
+    ]);
+    let headers = RequestHeaders::parse(&bytes).unwrap();
+    assert_eq!(headers.value(Known::XApiKey).as_deref(), Some("first"));
+    assert_eq!(headers.get("x-api-key").as_deref(), Some("first"));
+    assert_eq!(headers.value(Known::Path).as_deref(), Some("/p"));
+    assert!(!headers.carries(Known::Method));
+}

@@ -208,15 +208,24 @@ impl TokenBroker {
 
     /// A request ended: forget it.
     pub fn forget(&self, context_id: u32) {
-        self.waiters
-            .borrow_mut()
-            .retain(|w| w.context_id != context_id);
-        self.handed_out.borrow_mut().remove(&context_id);
+        // Most requests neither waited nor were handed a token: nothing to hash.
+        let mut waiters = self.waiters.borrow_mut();
+        if !waiters.is_empty() {
+            waiters.retain(|w| w.context_id != context_id);
+        }
+        let mut handed_out = self.handed_out.borrow_mut();
+        if !handed_out.is_empty() {
+            handed_out.remove(&context_id);
+        }
     }
 
     /// The token a resumed request was given, if the root gave it one.
     pub fn token_handed_to(&self, context_id: u32) -> Option<TokenId> {
-        self.handed_out.borrow().get(&context_id).copied()
+        let handed_out = self.handed_out.borrow();
+        if handed_out.is_empty() {
+            return None;
+        }
+        handed_out.get(&context_id).copied()
     }
 
     /// Requests of this worker waiting for a token.

@@ -180,6 +180,13 @@ fn a_rest_request_with_a_static_token_is_forwarded_at_once() {
 }
 
 #[test]
+fn a_key_without_limits_and_a_static_token_leave_the_clock_unread() {
+    let w = worker();
+    forwarding(decide_on(&w, &post(FLASH)));
+    assert_eq!(w.proxy.host.clock_reads(), 0);
+}
+
+#[test]
 fn the_edits_point_the_request_at_vertex_with_the_google_token() {
     let headers = post("/vertex_ai/models/flash:generateContent");
     let forwarding = forwarding(decide(&headers));

@@ -331,3 +331,27 @@ fn arbitrary_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn contains_finds_a_needle_anywhere_and_only_whole() {
+    let key = b"usageMetadata";
+    for (haystack, found) in [
+        (&b"usageMetadata"[..], true),
+        (b"{\"usageMetadata\":1}", true),
+        (b"uusageMetadata", true),
+        (b"xxusageMetadat", false),
+        (b"usageMetadatu usage", false),
+        (b"", false),
+        (b"u", false),
+    ] {
+        assert_eq!(
+            contains(haystack, key),
+            found,
+            "{:?}",
+            String::from_utf8_lossy(haystack)
+        );
+        let naive = haystack.windows(key.len()).any(|w| w == key);
+        assert_eq!(contains(haystack, key), naive);
+    }
+    assert!(contains(b"abc", b""));
+}
