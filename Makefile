@@ -38,6 +38,12 @@ lint: setup
 run:
 	@scripts/run.sh
 
+.PHONY: configs
+## configs: envoy/plugin-config.yaml copied into each file that embeds the plugin config
+## (README.md, envoy/envoy.yaml, envoy/envoy.local.yaml, the mesh manifests); `make test` fails while one differs
+configs:
+	$(CARGO) run -q -p vp-config -- configs
+
 ## clean: build outputs and the local stack's files (keeps .tools/)
 clean:
 	$(CARGO) clean
