@@ -19,7 +19,11 @@ fn a_named_keys_key_env_is_an_env_var_holding_a_client_key() {
     assert_eq!(
         plugin.env,
         vec![
-            ("VERTEX_SA_KEY".to_string(), "service_account".to_string(), None),
+            (
+                "VERTEX_SA_KEY".to_string(),
+                "service_account".to_string(),
+                None
+            ),
             ("TEAM_A_KEY".to_string(), CLIENT_KEY.to_string(), None),
         ]
     );
