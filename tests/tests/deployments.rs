@@ -121,6 +121,29 @@ async fn requests_to_an_alias_spread_over_its_deployments() {
 }
 
 #[tokio::test]
+async fn openai_compatible_calls_to_an_alias_spread_over_its_deployments() {
+    let stack = Stack::with_config(equal()).await;
+    let body = json!({"model": "flash-pool", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..40 {
+        let response = stack
+            .post("/vertex_ai/openai/chat/completions", body.clone())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let requests: Vec<VertexRequest> = stack
+        .emulator
+        .vertex_requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/endpoints/openapi/chat/completions"))
+        .collect();
+    let alpha = requests.iter().filter(|r| is(r, ALPHA)).count();
+    let beta = requests.iter().filter(|r| is(r, BETA)).count();
+    println!("40 OpenAI-compatible calls, equal weights: {alpha}:{beta}");
+    assert_eq!(alpha + beta, 40);
+    assert!(alpha >= 5 && beta >= 5, "alpha {alpha}, beta {beta}");
+}
+
+#[tokio::test]
 async fn the_heavier_deployment_gets_more() {
     let stack = Stack::with_config(pooled([json!({"weight": 1}), json!({"weight": 9})], 30)).await;
     for _ in 0..60 {

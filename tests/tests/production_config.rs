@@ -562,3 +562,33 @@ async fn search_reaches_discovery_engine_hosts_through_dns_and_tls() {
         assert_eq!(last.authority, host);
     }
 }
+
+#[tokio::test]
+async fn a_key_sent_in_the_query_string_stays_out_of_the_access_log() {
+    let prod = Production::start(None).await;
+    let path = "/vertex_ai/models/gemini-flash:generateContent";
+    let refused = prod
+        .post(&format!("{path}?key=query-only-key"), &[], generate_body())
+        .await;
+    assert_eq!(refused.status(), 401);
+    let served = prod
+        .post(
+            &format!("{path}?key={SHIPPED_KEY}"),
+            &[("x-api-key", SHIPPED_KEY)],
+            generate_body(),
+        )
+        .await;
+    assert_eq!(served.status(), 200);
+    let logged = |log: &str| {
+        log.lines()
+            .filter(|line| line.contains(":generateContent") && line.contains(" client="))
+            .count()
+    };
+    vertex_passthrough_tests::wait::until("both requests in the access log", || {
+        logged(&prod.envoy.log()) == 2
+    })
+    .await;
+    let log = prod.envoy.log();
+    assert!(!log.contains("query-only-key"), "a refused key was logged");
+    assert!(!log.contains(SHIPPED_KEY), "the client key was logged");
+}

@@ -125,14 +125,16 @@ impl<H: Host> WorkerState<H> {
 
     /// What to do with an OpenAI-compatible call, from its whole body (`Decision::ReadBody`).
     pub fn decide_body(&self, context_id: u32, pending: &BodyCall, body: &[u8]) -> Decision {
-        match openai_body::decide(&self.proxy.config, &pending.call, body) {
+        let moment = Moment::new(&self.proxy);
+        let pick = |pool| self.deployments.pick(&self.proxy, pool, &moment);
+        match openai_body::decide(&self.proxy.config, &pending.call, body, pick) {
             Ok(request) => self.forward(
                 context_id,
                 &pending.client,
                 Rc::new(request.destination),
                 false,
                 request.body,
-                &Moment::new(&self.proxy),
+                &moment,
             ),
             Err(error) => Decision::Reject(error),
         }

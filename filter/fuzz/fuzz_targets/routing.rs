@@ -57,7 +57,7 @@ fn check_routed(config: &Config, routed: Result<Routed, ErrorResponse>, body: &[
 }
 
 fn check_openai(config: &Config, call: &routing::OpenAiCall, body: &[u8]) {
-    match openai_body::decide(config, call, body) {
+    match openai_body::decide(config, call, body, |_| 0) {
         Ok(request) => {
             if let Some(rewritten) = &request.body {
                 let json: serde_json::Value =

@@ -3,7 +3,7 @@
 //! filter reads whole; everything but the `model` value is passed on byte for byte.
 
 use super::resolve::{self, Destination, OpenAiCall};
-use crate::config::Config;
+use crate::config::{Config, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
 use serde_json::Value;
 
@@ -31,11 +31,13 @@ fn invalid(why: &str) -> ErrorResponse {
     )
 }
 
-/// Decide an OpenAI-compatible call from its whole body.
+/// Decide an OpenAI-compatible call from its whole body. `pick` chooses the deployment of an
+/// alias with several (given the pool's index, it returns the deployment's).
 pub fn decide(
     config: &Config,
     call: &OpenAiCall,
     body: &[u8],
+    pick: impl FnOnce(usize) -> usize,
 ) -> Result<OpenAiRequest, ErrorResponse> {
     if body.len() > MAX_BODY {
         return Err(too_large());
@@ -54,7 +56,12 @@ pub fn decide(
         });
     };
     let name = model.strip_prefix("google/").unwrap_or(model);
-    if let Some(entry) = config.aliases.get(name) {
+    let deployment = |first: &ResolvedAlias| first.deployment.map_or(0, |id| pick(id.pool));
+    if let Some(entry) = config
+        .aliases
+        .get(name)
+        .and_then(|first| config.alias(name, deployment(first)))
+    {
         let publisher = entry.alias.publisher.as_deref().unwrap_or("google");
         let value = Value::String([publisher, "/", &entry.alias.model].concat()).to_string();
         let rewritten = span

@@ -29,8 +29,13 @@ fn call(project: Option<&str>, location: Option<&str>) -> OpenAiCall {
     }
 }
 
+/// The pick of a worker whose draw always lands on a pool's first deployment.
+fn first(_pool: usize) -> usize {
+    0
+}
+
 fn decided(call: &OpenAiCall, body: &[u8]) -> OpenAiRequest {
-    decide(&config(), call, body).unwrap()
+    decide(&config(), call, body, first).unwrap()
 }
 
 #[test]
@@ -110,6 +115,7 @@ fn a_model_naming_a_project_not_served_is_forbidden() {
         &config(),
         &call(None, None),
         br#"{"model":"projects/proj-other/locations/us-central1/endpoints/1"}"#,
+        first,
     )
     .unwrap_err();
     assert_eq!(e.status, Status::PermissionDenied);
@@ -117,6 +123,7 @@ fn a_model_naming_a_project_not_served_is_forbidden() {
         &config(),
         &call(None, None),
         br#"{"model":"projects/proj-beta/locations/us-central1/endpoints/1"}"#,
+        first,
     );
     assert!(ok.is_ok());
 }
@@ -132,7 +139,7 @@ fn bodies_that_are_not_one_json_object_with_a_string_model_are_invalid() {
         b"{\"model\": \"flash\"} {}",
         b"\xff",
     ] {
-        let e = decide(&config(), &call(None, None), body).unwrap_err();
+        let e = decide(&config(), &call(None, None), body, first).unwrap_err();
         assert_eq!(e.status, Status::InvalidArgument, "{body:?}");
     }
 }
@@ -141,7 +148,7 @@ fn bodies_that_are_not_one_json_object_with_a_string_model_are_invalid() {
 fn a_body_over_the_bound_is_too_large() {
     let mut body = br#"{"model":"flash","x":""#.to_vec();
     body.resize(MAX_BODY + 1, b'a');
-    let e = decide(&config(), &call(None, None), &body).unwrap_err();
+    let e = decide(&config(), &call(None, None), &body, first).unwrap_err();
     assert_eq!(e.http_code(), 413);
     let json: Value = serde_json::from_str(&e.body()).unwrap();
     assert_eq!(json["error"]["code"], 413);
@@ -155,4 +162,32 @@ fn only_the_top_level_model_is_rewritten() {
         String::from_utf8(r.body.unwrap()).unwrap(),
         r#"{"tools":[{"model":"flash","x":{"model":"flash"}}],"m\u006fdel" : "google/gemini-2.0-flash","n":"model"}"#
     );
+}
+
+#[test]
+fn an_alias_with_several_deployments_goes_to_the_one_picked() {
+    let c = json!({
+        "vertex_project": "proj-alpha",
+        "credentials": {"default": {"type": "access_token", "token": "t-alpha"}},
+        "model_list": [
+            {"model_name": "pool", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1"}},
+            {"model_name": "pool", "litellm_params": {"model": "gemini-2.0-flash-001", "vertex_location": "europe-west4"}},
+        ],
+        "api_keys": ["sk-test"],
+    });
+    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let r = decide(&config, &call(None, None), br#"{"model":"pool"}"#, |pool| {
+        assert_eq!(pool, 0);
+        1
+    })
+    .unwrap();
+    assert_eq!(
+        r.destination.authority,
+        "europe-west4-aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        r.body.as_deref(),
+        Some(&br#"{"model":"google/gemini-2.0-flash-001"}"#[..])
+    );
+    assert_eq!(r.destination.deployment.map(|id| id.index), Some(1));
 }
