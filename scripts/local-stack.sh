@@ -95,10 +95,11 @@ emulator() {
 
 envoy() {
     [[ -r $STACK ]] || die "$STACK missing: run \`scripts/local-stack.sh config\` first"
-    local word name source file config= value
-    while read -r word name source file; do
+    local word rest name source file config= value
+    while read -r word rest; do
+        read -r name source file <<<"$rest"
         case $word in
-            config) config=$name ;;
+            config) config=$rest ;;
             env)
                 if [[ $source == file ]]; then
                     [[ -r $file ]] || die "$name must hold the contents of $file, which is not readable"
