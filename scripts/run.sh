@@ -301,9 +301,29 @@ done
 
 # --- what to try -------------------------------------------------------------------------------
 body='{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}'
+alias=gemini-flash
+aliases="gemini-flash, gemini-live"
+live_alias=gemini-live
+if [[ -n $user_config ]]; then
+    # The user's aliases: the first, with its project and location; all of them; the first whose
+    # model is a Live model (none: no Live example).
+    { read -r alias alias_project alias_location; read -r aliases; read -r live_alias; } < <(python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]); entries = c.get("model_list") or [{}]
+e = entries[0]; p = e.get("litellm_params", {})
+print(e.get("model_name", "MODEL"), p.get("vertex_project") or c.get("vertex_project") or "PROJECT",
+      p.get("vertex_location") or c.get("vertex_location") or "us-central1")
+names = list(dict.fromkeys(x.get("model_name", "") for x in entries))
+print(", ".join(names))
+print(next((x.get("model_name") for x in entries if "live" in x.get("litellm_params", {}).get("model", "")), ""))' "$(<"$RUN/plugin.json")")
+fi
 if [[ $mode == emulator ]]; then
     key=$CLIENT_KEY_LOCAL
     path_base="/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models"
+    if [[ -n $user_config ]]; then
+        key=YOUR_KEY
+        path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
+    fi
     cat <<EOF
 
 vertex-passthrough is running in front of a local EMULATOR of Google (OAuth + Vertex AI), not
@@ -311,7 +331,7 @@ Google itself: the answers are canned and the tokens fake. No Google account is 
 
   proxy:       http://127.0.0.1:$PORT/vertex_ai
   TLS:         https://localhost:$TLS_PORT/vertex_ai   (certificate signed by $RUN/tls/ca.pem)
-  client key:  $key          model aliases: gemini-flash, gemini-live
+  client key:  $key          model aliases: $aliases
   admin:       http://127.0.0.1:$ADMIN_PORT   metrics: http://127.0.0.1:$ADMIN_PORT/stats/prometheus
   logs:        $RUN/envoy.log, $RUN/emulator.log   (Envoy's access log follows below)
 EOF
@@ -319,6 +339,10 @@ else
     key=$CLIENT_KEY_SHIPPED
     location=${VERTEXAI_LOCATION:-us-central1}
     path_base="/vertex_ai/v1/projects/$project/locations/$location/publishers/google/models"
+    if [[ -n $user_config ]]; then
+        key=YOUR_KEY
+        path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
+    fi
     cat <<EOF
 
 vertex-passthrough is running in front of the REAL Vertex AI: project $project, with the key in
@@ -326,22 +350,13 @@ $key_file ($key_type). Requests are billed to that project.
 
   proxy:       http://127.0.0.1:$PORT/vertex_ai      (loopback only)
   client key:  $key   (the placeholder in envoy/envoy.yaml's api_keys: put your own there)
-  model aliases: gemini-flash, gemini-live (envoy/envoy.yaml's model_list)
+  model aliases: $aliases ($([[ -n $user_config ]] && echo "VP_CONFIG's" || echo "envoy/envoy.yaml's") model_list)
   admin:       http://127.0.0.1:$ADMIN_PORT   metrics: http://127.0.0.1:$ADMIN_PORT/stats/prometheus
   logs:        $RUN/envoy.log   (Envoy's access log follows below)
   config:      $config (envoy/envoy.yaml, rewritten for this machine)
 EOF
 fi
-alias=gemini-flash
 if [[ -n $user_config ]]; then
-    # The first alias of the user's config, with its project and location.
-    read -r alias alias_project alias_location < <(python3 -c '
-import json, sys
-c = json.loads(sys.argv[1]); e = (c.get("model_list") or [{}])[0]; p = e.get("litellm_params", {})
-print(e.get("model_name", "MODEL"), p.get("vertex_project") or c.get("vertex_project") or "PROJECT",
-      p.get("vertex_location") or c.get("vertex_location") or "us-central1")' "$(<"$RUN/plugin.json")")
-    path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
-    key=YOUR_KEY
     cat <<EOF
 
   VP_CONFIG:   $user_config (in $config); YOUR_KEY below: a key whose sha256 is in its api_keys
@@ -361,10 +376,14 @@ curl -s http://127.0.0.1:$PORT$path_base/$alias:generateContent \\
 curl -sN 'http://127.0.0.1:$PORT$path_base/$alias:streamGenerateContent?alt=sse' \\
   -H 'x-api-key: $key' -H 'content-type: application/json' \\
   -d '$body'
+EOF
+if [[ -n $live_alias ]]; then
+    cat <<EOF
 
 # Live API (WebSocket)
-$BIN/live-client 'ws://127.0.0.1:$PORT/vertex_ai/live?model=gemini-live' --key $key --text Hello
+$BIN/live-client 'ws://127.0.0.1:$PORT/vertex_ai/live?model=$live_alias' --key $key --text Hello
 EOF
+fi
 if [[ $mode == emulator ]]; then
     cat <<EOF
 
