@@ -17,10 +17,11 @@ build: setup
 	@scripts/optimize-wasm.sh $(WASM)
 	@ls -l $(WASM)
 
-## test: lint, the unit tests of the core and the adapter (native), then the integration tests (real Envoy + emulators)
+## test: lint, the unit tests of the core, the adapter and vp-config (native; the copies of
+## envoy/plugin-config.yaml checked), then the integration tests (real Envoy + emulators)
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(CARGO) test -p vertex-passthrough-core -p vertex-passthrough
+	$(CARGO) test -p vertex-passthrough-core -p vertex-passthrough -p vp-config
 	$(MAKE) --no-print-directory build
 	# --tests: the suites, not the harness's doc example (CI reads the runner's last line).
 	$(CARGO) test -p vertex-passthrough-tests --tests
