@@ -30,15 +30,21 @@ print()
 
 
 async def live() -> None:
-    config = types.LiveConnectConfig(response_modalities=["TEXT"])
+    # gemini-live is a native-audio model: it answers in AUDIO only, and the transcription of
+    # what it says comes as text beside the audio.
+    config = types.LiveConnectConfig(
+        response_modalities=["AUDIO"],
+        output_audio_transcription=types.AudioTranscriptionConfig(),
+    )
     async with client.aio.live.connect(model="gemini-live", config=config) as session:
         await session.send_client_content(
             turns=types.Content(role="user", parts=[types.Part(text="Hello")]),
             turn_complete=True,
         )
         async for message in session.receive():  # ends with the turn
-            if message.text:
-                print(message.text, end="", flush=True)
+            content = message.server_content
+            if content and content.output_transcription and content.output_transcription.text:
+                print(content.output_transcription.text, end="", flush=True)
     print()
 
 

@@ -218,6 +218,46 @@ impl Stack {
         }
         panic!("20 connections in a row reached the same worker");
     }
+
+    /// Two kept-alive connections on different workers, each opened with a request to `path`.
+    pub async fn connections_on_two_workers(&self, path: &str) -> TwoWorkers {
+        let (first, worker) = self.connection_on_a_new_worker(None, path).await;
+        let (second, _) = self.connection_on_a_new_worker(Some(&worker), path).await;
+        let connections = self
+            .envoy
+            .connections_per_worker()
+            .await
+            .expect("admin stats");
+        TwoWorkers {
+            first,
+            second,
+            connections,
+        }
+    }
+}
+
+/// Two connections that reach two different Envoy workers.
+pub struct TwoWorkers {
+    pub first: reqwest::Client,
+    pub second: reqwest::Client,
+    /// Connections each worker had accepted once both were open.
+    connections: BTreeMap<String, u64>,
+}
+
+impl TwoWorkers {
+    /// No worker accepted a connection since both were open: the requests sent over `first`
+    /// and `second` reached their two workers.
+    pub async fn assert_still_the_only_connections(&self, stack: &Stack) {
+        assert_eq!(
+            stack
+                .envoy
+                .connections_per_worker()
+                .await
+                .expect("admin stats"),
+            self.connections,
+            "the requests went over the connections already open, so to the two workers"
+        );
+    }
 }
 
 /// A client that keeps its one connection open, so all its requests reach one Envoy worker.

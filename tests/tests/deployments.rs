@@ -163,20 +163,15 @@ async fn the_heavier_deployment_gets_more() {
 #[tokio::test]
 async fn a_429_cools_the_deployment_down_in_the_other_worker_too() {
     let stack = Stack::with_config(equal()).await;
-    let (first, worker) = stack.connection_on_a_new_worker(None, PLAIN).await;
-    let (second, _) = stack.connection_on_a_new_worker(Some(&worker), PLAIN).await;
-    let connections = stack
-        .envoy
-        .connections_per_worker()
-        .await
-        .expect("admin stats");
+    let workers = stack.connections_on_two_workers(PLAIN).await;
+    let (first, second) = (&workers.first, &workers.second);
     stack.emulator.set_quota_exhausted(BETA.0, BETA.1, true);
     // The first worker's picks reach proj-beta soon; Vertex's 429 reaches the client.
     let mut tries = 0;
     loop {
         tries += 1;
         assert!(tries <= 40, "40 requests and none went to proj-beta");
-        let response = stack.post_on(&first, POOL).await;
+        let response = stack.post_on(first, POOL).await;
         if response.status() == 429 {
             let (_, status, _) = google_error(response).await;
             assert_eq!(status, "RESOURCE_EXHAUSTED");
@@ -187,7 +182,7 @@ async fn a_429_cools_the_deployment_down_in_the_other_worker_too() {
     let before = pool_requests(&stack).len();
     for _ in 0..30 {
         assert_eq!(
-            stack.post_on(&second, POOL).await.status(),
+            stack.post_on(second, POOL).await.status(),
             200,
             "the other worker leaves the cooling deployment out"
         );
@@ -195,15 +190,7 @@ async fn a_429_cools_the_deployment_down_in_the_other_worker_too() {
     let after = pool_requests(&stack);
     assert!(after[before..].iter().all(|r| is(r, ALPHA)));
     assert_eq!(after[before..].len(), 30);
-    assert_eq!(
-        stack
-            .envoy
-            .connections_per_worker()
-            .await
-            .expect("admin stats"),
-        connections,
-        "the requests went over the connections already open, so to the two workers"
-    );
+    workers.assert_still_the_only_connections(&stack).await;
     let stats = stack
         .filter_stats_after("deployment.flash-pool.1.cooldowns", 1)
         .await;

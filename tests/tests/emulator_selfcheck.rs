@@ -214,9 +214,31 @@ async fn next_message(socket: &mut LiveSocket) -> Message {
         .expect("a well-formed message")
 }
 
+async fn next_json(socket: &mut LiveSocket) -> Value {
+    serde_json::from_str(next_message(socket).await.to_text().unwrap()).unwrap()
+}
+
+/// A Live session with service account A's token, `setup` sent.
+async fn session_after(setup: Message) -> (Emulator, LiveSocket) {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let (mut socket, status) = connect_live(&emulator, &token).await.unwrap();
+    assert_eq!(status, 101);
+    socket.send(setup).await.unwrap();
+    (emulator, socket)
+}
+
+async fn send_user_turn(socket: &mut LiveSocket) {
+    let turn = json!({"clientContent": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}});
+    socket.send(Message::Text(turn.to_string())).await.unwrap();
+}
+
 fn setup_message(model: &str) -> Message {
     Message::Text(json!({"setup": {"model": model}}).to_string())
 }
+
+const NATIVE_AUDIO_MODEL: &str =
+    "projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-live-2.5-flash-native-audio";
 
 fn refused_with(body: &Value, error: &str) -> bool {
     body["error"] == error && body.get("access_token").is_none()
@@ -809,15 +831,8 @@ async fn stream_raw_predict_sends_anthropic_events() {
 
 #[tokio::test]
 async fn live_session_completes_setup_and_echoes_binary() {
-    let emulator = start().await;
-    let token = token_for_a(&emulator).await;
-    let (mut socket, status) = connect_live(&emulator, &token).await.unwrap();
-    assert_eq!(status, 101);
-
-    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
-    let setup_reply: Value =
-        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
-    assert_eq!(setup_reply, json!({"setupComplete": {}}));
+    let (emulator, mut socket) = session_after(setup_message(LIVE_MODEL)).await;
+    assert_eq!(next_json(&mut socket).await, json!({"setupComplete": {}}));
 
     let audio: Vec<u8> = (0..3200u32).map(|i| (i % 251) as u8).collect();
     socket.send(Message::Binary(audio.clone())).await.unwrap();
@@ -825,8 +840,7 @@ async fn live_session_completes_setup_and_echoes_binary() {
         panic!("expected a binary reply");
     };
     assert_eq!(echo, live_echo(&audio));
-    let usage: Value =
-        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    let usage = next_json(&mut socket).await;
     assert_eq!(usage["usageMetadata"]["promptTokenCount"], 33);
 
     socket.close(None).await.unwrap();
@@ -844,26 +858,21 @@ async fn live_session_completes_setup_and_echoes_binary() {
 
 #[tokio::test]
 async fn live_text_turn_gets_server_content_then_usage() {
-    let emulator = start().await;
-    let token = token_for_a(&emulator).await;
-    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
-    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
+    let (_emulator, mut socket) = session_after(setup_message(LIVE_MODEL)).await;
     next_message(&mut socket).await;
-    let turn = json!({"clientContent": {"turns": [{"role": "user", "parts": [{"text": "hi"}]}], "turnComplete": true}});
-    socket.send(Message::Text(turn.to_string())).await.unwrap();
-    let content: Value =
-        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    send_user_turn(&mut socket).await;
+    let content = next_json(&mut socket).await;
     assert_eq!(content["serverContent"]["turnComplete"], true);
-    let usage: Value =
-        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    let usage = next_json(&mut socket).await;
     assert_eq!(usage["usageMetadata"]["responseTokenCount"], 7);
 }
 
 async fn close_after_setup(model: &str) -> (u16, String) {
-    let emulator = start().await;
-    let token = token_for_a(&emulator).await;
-    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
-    socket.send(setup_message(model)).await.unwrap();
+    close_after(setup_message(model)).await
+}
+
+async fn close_after(setup: Message) -> (u16, String) {
+    let (_emulator, mut socket) = session_after(setup).await;
     let Message::Close(Some(frame)) = next_message(&mut socket).await else {
         panic!("expected a close frame");
     };
@@ -878,6 +887,31 @@ async fn live_setup_with_a_bare_model_closes_1007() {
 }
 
 #[tokio::test]
+async fn live_native_audio_model_asked_for_text_closes_1007() {
+    let setup = json!({"setup": {"model": NATIVE_AUDIO_MODEL,
+        "generationConfig": {"responseModalities": ["TEXT"]}}});
+    let (code, reason) = close_after(Message::Text(setup.to_string())).await;
+    assert_eq!(code, 1007);
+    assert!(reason.contains("AUDIO"), "{reason}");
+}
+
+#[tokio::test]
+async fn live_native_audio_model_speaks_and_sends_the_transcription_asked_for() {
+    let setup = json!({"setup": {"model": NATIVE_AUDIO_MODEL, "outputAudioTranscription": {}}});
+    let (_emulator, mut socket) = session_after(Message::Text(setup.to_string())).await;
+    next_message(&mut socket).await;
+    send_user_turn(&mut socket).await;
+    let transcript = next_json(&mut socket).await;
+    assert!(transcript["serverContent"]["outputTranscription"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("gemini-live-2.5-flash-native-audio")));
+    let speech = next_json(&mut socket).await;
+    let part = &speech["serverContent"]["modelTurn"]["parts"][0];
+    assert_eq!(part["inlineData"]["mimeType"], "audio/pcm;rate=24000");
+    assert!(part.get("text").is_none(), "{part}");
+}
+
+#[tokio::test]
 async fn live_setup_in_another_location_closes_1008() {
     let (code, reason) =
         close_after_setup(&LIVE_MODEL.replace("us-central1", "europe-west4")).await;
@@ -887,17 +921,13 @@ async fn live_setup_in_another_location_closes_1008() {
 
 #[tokio::test]
 async fn live_go_away_hook_sends_go_away_and_closes_normally() {
-    let emulator = start().await;
-    let token = token_for_a(&emulator).await;
-    let (mut socket, _) = connect_live(&emulator, &token).await.unwrap();
-    socket.send(setup_message(LIVE_MODEL)).await.unwrap();
+    let (_emulator, mut socket) = session_after(setup_message(LIVE_MODEL)).await;
     next_message(&mut socket).await;
     socket
         .send(Message::Text(json!({"goAway": true}).to_string()))
         .await
         .unwrap();
-    let go_away: Value =
-        serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    let go_away = next_json(&mut socket).await;
     assert_eq!(go_away["goAway"]["timeLeft"], "1s");
     let Message::Close(Some(frame)) = next_message(&mut socket).await else {
         panic!("expected a close frame");

@@ -326,34 +326,21 @@ fn last_bearer(stack: &Stack) -> Option<String> {
 #[tokio::test]
 async fn vertex_401_on_one_worker_makes_the_other_worker_fetch_a_new_token() {
     let stack = Stack::start().await;
-    let (first, worker) = stack.connection_on_a_new_worker(None, FLASH).await;
-    let (second, _) = stack.connection_on_a_new_worker(Some(&worker), FLASH).await;
-    let connections = stack
-        .envoy
-        .connections_per_worker()
-        .await
-        .expect("admin stats");
+    let workers = stack.connections_on_two_workers(FLASH).await;
+    let (first, second) = (&workers.first, &workers.second);
     let refused = last_bearer(&stack);
     stack.emulator.revoke_all_tokens();
-    let (code, _, _) = google_error(stack.post_on(&first, FLASH).await).await;
+    let (code, _, _) = google_error(stack.post_on(first, FLASH).await).await;
     assert_eq!(code, 401, "Vertex's refusal passes through");
     assert_eq!(last_bearer(&stack), refused);
     assert_eq!(
-        stack.post_on(&second, FLASH).await.status(),
+        stack.post_on(second, FLASH).await.status(),
         200,
         "the other worker sets its copy of the refused token aside"
     );
     assert_ne!(last_bearer(&stack), refused);
     assert_eq!(stack.emulator.token_requests().len(), 2);
-    assert_eq!(
-        stack
-            .envoy
-            .connections_per_worker()
-            .await
-            .expect("admin stats"),
-        connections,
-        "both requests went over the connections already open, so to the two workers"
-    );
+    workers.assert_still_the_only_connections(&stack).await;
 }
 
 #[tokio::test]

@@ -156,15 +156,9 @@ async fn session_routed_by_alias_reaches_its_project_location_and_credential() {
 #[tokio::test]
 async fn unserved_project_closes_with_1008_and_no_setup_reaches_vertex() {
     let stack = Stack::start().await;
-    let mut socket = stack.live_connect("/vertex_ai/live").await.unwrap();
-    socket
-        .send(Message::Text(
-            json!({"setup": {"model": full_name("someone-elses", "us-central1", LIVE_MODEL)}})
-                .to_string(),
-        ))
-        .await
-        .unwrap();
-    let (code, reason) = close_of(&mut socket).await;
+    let setup = json!({"setup": {"model": full_name("someone-elses", "us-central1", LIVE_MODEL)}});
+    let (code, reason) =
+        close_after_first_message(&stack, "/vertex_ai/live", setup.to_string()).await;
     assert_eq!(code, CloseCode::Policy);
     assert!(
         reason.contains("someone-elses") || reason.contains("project"),
@@ -180,6 +174,17 @@ async fn unserved_project_closes_with_1008_and_no_setup_reaches_vertex() {
     );
 }
 
+/// A session on `path` whose first message is `first`: the close that answers it.
+async fn close_after_first_message(
+    stack: &Stack,
+    path: &str,
+    first: String,
+) -> (CloseCode, String) {
+    let mut socket = stack.live_connect(path).await.unwrap();
+    socket.send(Message::Text(first)).await.unwrap();
+    close_of(&mut socket).await
+}
+
 /// The emulated Vertex refuses these setups too; what matters is that the filter sent none.
 async fn assert_no_message_reached_vertex(stack: &Stack) {
     for session in stack.ended_live_sessions(0).await {
@@ -193,15 +198,9 @@ async fn assert_no_message_reached_vertex(stack: &Stack) {
 #[tokio::test]
 async fn setup_for_another_location_closes_with_advice() {
     let stack = Stack::start().await;
-    let mut socket = stack.live_connect("/vertex_ai/live").await.unwrap();
-    socket
-        .send(Message::Text(
-            json!({"setup": {"model": full_name("proj-alpha", "europe-west4", LIVE_MODEL)}})
-                .to_string(),
-        ))
-        .await
-        .unwrap();
-    let (code, reason) = close_of(&mut socket).await;
+    let setup = json!({"setup": {"model": full_name("proj-alpha", "europe-west4", LIVE_MODEL)}});
+    let (code, reason) =
+        close_after_first_message(&stack, "/vertex_ai/live", setup.to_string()).await;
     assert_eq!(code, CloseCode::Policy);
     assert!(reason.contains("?model="), "{reason}");
     assert_no_message_reached_vertex(&stack).await;
@@ -210,15 +209,8 @@ async fn setup_for_another_location_closes_with_advice() {
 #[tokio::test]
 async fn setup_that_is_not_json_closes_with_1007() {
     let stack = Stack::start().await;
-    let mut socket = stack
-        .live_connect("/vertex_ai/live?model=live")
-        .await
-        .unwrap();
-    socket
-        .send(Message::Text("hello, is this the model?".into()))
-        .await
-        .unwrap();
-    let (code, _) = close_of(&mut socket).await;
+    let first = "hello, is this the model?".to_string();
+    let (code, _) = close_after_first_message(&stack, "/vertex_ai/live?model=live", first).await;
     assert_eq!(code, CloseCode::Invalid);
     assert_no_message_reached_vertex(&stack).await;
 }

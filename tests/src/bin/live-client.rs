@@ -4,7 +4,8 @@
 //! live-client URL [--key KEY] [--header 'NAME: VALUE']... [--model MODEL] [--text TEXT]
 //!             [--ca FILE] [--timeout SECONDS]
 //!
-//! Sends `{"setup": {"model": MODEL}}` (MODEL defaults to the URL's `?model=`), waits for
+//! Sends `{"setup": {"model": MODEL, "outputAudioTranscription": {}}}` (MODEL defaults to the
+//! URL's `?model=`; a model that speaks sends what it says as text too), waits for
 //! `setupComplete`, sends TEXT as one user turn, prints every server message (`< ...`) until the
 //! turn is complete and its usage is reported, then closes normally. Exits 1 with the reason
 //! when the upgrade is refused or the session is closed early.
@@ -193,7 +194,7 @@ where
     };
     eprintln!("* upgraded: HTTP {}", response.status().as_u16());
 
-    let setup = json!({"setup": {"model": model}}).to_string();
+    let setup = json!({"setup": {"model": model, "outputAudioTranscription": {}}}).to_string();
     eprintln!("> {setup}");
     socket.send(Message::Text(setup)).await?;
     expect(
