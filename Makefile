@@ -17,10 +17,11 @@ build: setup
 	@scripts/optimize-wasm.sh $(WASM)
 	@ls -l $(WASM)
 
-## test: lint, the unit tests of the core and the adapter (native), then the integration tests (real Envoy + emulators)
+## test: lint, the unit tests of the core, the adapter and vp-config (native; the copies of
+## envoy/plugin-config.yaml checked), then the integration tests (real Envoy + emulators)
 test: setup
 	$(MAKE) --no-print-directory lint
-	$(CARGO) test -p vertex-passthrough-core -p vertex-passthrough
+	$(CARGO) test -p vertex-passthrough-core -p vertex-passthrough -p vp-config
 	$(MAKE) --no-print-directory build
 	# --tests: the suites, not the harness's doc example (CI reads the runner's last line).
 	$(CARGO) test -p vertex-passthrough-tests --tests
@@ -37,6 +38,12 @@ lint: setup
 ## GOOGLE_APPLICATION_CREDENTIALS and VERTEXAI_PROJECT set, in front of the real Vertex AI
 run:
 	@scripts/run.sh
+
+.PHONY: configs
+## configs: envoy/plugin-config.yaml copied into each file that embeds the plugin config
+## (README.md, envoy/envoy.yaml, envoy/envoy.local.yaml, the mesh manifests); `make test` fails while one differs
+configs:
+	$(CARGO) run -q -p vp-config -- configs
 
 ## clean: build outputs and the local stack's files (keeps .tools/)
 clean:

@@ -26,6 +26,10 @@
 #                       answers for every project; vertex mode reads each key_env from this
 #                       environment (a key file's path there is read for its contents).
 #
+# The steps themselves (prepare the config and the VM env, start the emulator, start Envoy) are
+# scripts/local-stack.sh's, which docker-compose.yaml runs too; this script sets its VP_RUN_DIR,
+# VP_BIN_DIR and ports, and VP_ENVOY=.tools/bin/envoy.
+#
 # Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +38,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="$PWD/target"
 WASM=target/wasm32-wasip1/release/vertex_passthrough.wasm
 ENVOY=.tools/bin/envoy
-# The service account the emulator mode hands to the VM: a test fixture the emulator trusts,
-# worthless against Google.
+# The service account the emulator mode hands to the VM (scripts/local-stack.sh).
 FIXTURE_KEY=tests/fixtures/service_account_a.json
 CLIENT_KEY_LOCAL=sk-local-demo
 # envoy/envoy.yaml's api_keys entry is sha256("replace-me").
@@ -197,63 +200,27 @@ else
     render_vertex >"$config"
 fi
 
-# What the VM reads (vm_config.environment_variables.host_env_keys).
+# --- the stack: the Envoy config to start and the VM's env vars -------------------------------
+# scripts/local-stack.sh does this for docker-compose.yaml as well: VERTEX_SA_KEY holds the
+# fixture key (emulator) or the key file (vertex); VP_CONFIG's plugin config replaces the shipped
+# one, its env vars joining host_env_keys.
+export VP_RUN_DIR=$RUN VP_BIN_DIR=$BIN VP_ENVOY=$ENVOY
+export VP_OAUTH_PORT=$OAUTH_PORT VP_METADATA_PORT=$METADATA_PORT VP_VERTEX_PORT=$VERTEX_PORT
+stack() { scripts/local-stack.sh "$@"; }
+ENVOY_ARGS=(--concurrency 2 --disable-hot-restart)
 if [[ $mode == emulator ]]; then
-    VERTEX_SA_KEY=$(cat "$FIXTURE_KEY")
     key_source=$FIXTURE_KEY
 else
-    VERTEX_SA_KEY=$(cat "$key_file")
     key_source=$key_file
 fi
-export VERTEX_SA_KEY
-
-# --- VP_CONFIG: the user's plugin config in the rendered Envoy config ---------------------------
-# The filter's plugin config is replaced and its env vars join host_env_keys; the rest is as rendered.
-splice_plugin() { # $1: Envoy config, $2: plugin config (one line of JSON), $3...: env var names
-    local source=$1 plugin=$2 name edits=()
-    shift 2
-    for name in "$@"; do edits+=(--vm-env "$name"); done
-    render "$source" --plugin-config "$plugin" "${edits[@]}"
-}
 user_config=${VP_CONFIG:-}
-if [[ -n $user_config ]]; then
-    [[ -f $user_config && -r $user_config ]] || die "VP_CONFIG=$user_config: no such readable file"
-    notes=$RUN/vp-config.notes
-    plan=$("$BIN/vp-config" plugin "$user_config" 2>"$notes") || { cat "$notes" >&2; die "VP_CONFIG=$user_config: vp-config could not read it (above)"; }
-    if [[ -s $notes ]]; then
-        say "VP_CONFIG=$user_config is a LiteLLM config.yaml, converted by vp-config; what it dropped or needs:"
-        sed 's/^/    /' "$notes" >&2
-    fi
-    plugin_json=$(head -n 1 <<<"$plan")
-    env_names=()
-    while read -r word name type file; do
-        [[ $word == env ]] || continue
-        env_names+=("$name")
-        if [[ $mode == emulator ]]; then
-            # The emulator trusts the fixture keys, whatever the config's own keys are.
-            case $type in
-                authorized_user) value=$(cat tests/fixtures/authorized_user.json) ;;
-                *) value=$(cat "$FIXTURE_KEY") ;;
-            esac
-        elif [[ -n $file ]]; then
-            [[ -r $file ]] || die "VP_CONFIG: $name must hold the contents of $file, which is not readable"
-            value=$(cat "$file")
-        else
-            value=${!name:-}
-            [[ -n $value ]] || die "VP_CONFIG: the config reads $name in Envoy's environment; set it to a Google key file's contents (or its path)"
-            [[ -f $value && -r $value ]] && value=$(cat "$value")
-        fi
-        export "$name=$value"
-    done < <(tail -n +2 <<<"$plan")
-    user_envoy=$RUN/envoy.user.yaml
-    splice_plugin "$config" "$plugin_json" "${env_names[@]}" >"$user_envoy" || die "could not put VP_CONFIG into $config"
-    config=$user_envoy
-    key_source="$key_source; VP_CONFIG=$user_config"
-fi
+stack config "$mode" "$config" || die "could not prepare the stack (above)"
+config=$(sed -n 's/^config //p' "$RUN/stack")
+[[ -z $user_config ]] || key_source="$key_source; VP_CONFIG=$user_config"
 
 # --- --check: validate what would start, then stop --------------------------------------------
 if ((check)); then
-    validate_in=$config
+    validate_run=$RUN
     scratch=
     if [[ $mode == emulator ]]; then
         # Validation reads the certificate files the config names; give it stand-ins in a
@@ -263,15 +230,12 @@ if ((check)); then
         "$BIN/google-emulator" --tls-only --local-tls-dir "$scratch/tls" >/dev/null 2>&1 ||
             die "$BIN/google-emulator could not write a TLS certificate into $scratch/tls"
         cp "$scratch/tls/ca.pem" "$scratch/emulator-ca.pem"
-        validate_in=$scratch/envoy.local.yaml
-        render_local "$scratch" >"$validate_in"
-        if [[ -n $user_config ]]; then
-            splice_plugin "$validate_in" "$plugin_json" "${env_names[@]}" >"$scratch/envoy.user.yaml" ||
-                die "could not put VP_CONFIG into $validate_in"
-            validate_in=$scratch/envoy.user.yaml
-        fi
+        render_local "$scratch" >"$scratch/envoy.local.yaml"
+        VP_RUN_DIR=$scratch stack config emulator "$scratch/envoy.local.yaml" 2>/dev/null ||
+            die "could not prepare the stack in $scratch (above)"
+        validate_run=$scratch
     fi
-    if ! out=$("$ENVOY" --mode validate -c "$validate_in" 2>&1); then
+    if ! out=$(VP_RUN_DIR=$validate_run stack envoy --mode validate 2>&1); then
         echo "$out" | tail -n 30 >&2
         die "--check: $config does not validate (envoy --mode validate, above)"
     fi
@@ -285,7 +249,9 @@ make run --check: $mode mode
   config:  $config
   source:  $source_config$( ((defaults)) && [[ $mode == emulator ]] && echo " (as shipped)")
   key:     VERTEX_SA_KEY <- $key_source
-  envoy:   $ENVOY -c $config --concurrency 2 --disable-hot-restart
+  stack:   $RUN/stack (scripts/local-stack.sh config $mode)
+  start:   $([[ $mode == emulator ]] && echo "scripts/local-stack.sh emulator; ")scripts/local-stack.sh envoy ${ENVOY_ARGS[*]}
+  envoy:   $ENVOY -c $config ${ENVOY_ARGS[*]}
   valid:   yes (envoy --mode validate loaded the filter and its plugin config)
 EOF
     exit 0
@@ -305,11 +271,8 @@ trap 'exit 0' INT TERM
 
 if [[ $mode == emulator ]]; then
     ready_file=$RUN/emulator.ready
-    # It prints one line when it listens, and writes it to the ready file:
-    #   google-emulator ready oauth=127.0.0.1:8081 metadata=127.0.0.1:8082 vertex=127.0.0.1:8443 ca=PATH
-    "$BIN/google-emulator" ${user_config:+--any-project} --oauth-port "$OAUTH_PORT" --metadata-port "$METADATA_PORT" \
-        --vertex-port "$VERTEX_PORT" --ca-out "$RUN/emulator-ca.pem" \
-        --local-tls-dir "$RUN/tls" --ready-file "$ready_file" >"$RUN/emulator.log" 2>&1 &
+    # Started directly (not through a function), so $! is the emulator's pid: the script execs it.
+    scripts/local-stack.sh emulator >"$RUN/emulator.log" 2>&1 &
     emulator=$!
     pids+=("$emulator")
     for _ in $(seq 300); do
@@ -326,7 +289,7 @@ fi
 
 # Started from the repository root: the config's relative paths resolve there.
 # Envoy's access log (one line per request) goes to this terminal, its own log to $RUN/envoy.log.
-"$ENVOY" -c "$config" --concurrency 2 --disable-hot-restart 2>"$RUN/envoy.log" &
+scripts/local-stack.sh envoy "${ENVOY_ARGS[@]}" 2>"$RUN/envoy.log" &
 envoy=$!
 pids+=("$envoy")
 for _ in $(seq 300); do
@@ -338,9 +301,29 @@ done
 
 # --- what to try -------------------------------------------------------------------------------
 body='{"contents":[{"role":"user","parts":[{"text":"Hello"}]}]}'
+alias=gemini-flash
+aliases="gemini-flash, gemini-live"
+live_alias=gemini-live
+if [[ -n $user_config ]]; then
+    # The user's aliases: the first, with its project and location; all of them; the first whose
+    # model is a Live model (none: no Live example).
+    { read -r alias alias_project alias_location; read -r aliases; read -r live_alias; } < <(python3 -c '
+import json, sys
+c = json.loads(sys.argv[1]); entries = c.get("model_list") or [{}]
+e = entries[0]; p = e.get("litellm_params", {})
+print(e.get("model_name", "MODEL"), p.get("vertex_project") or c.get("vertex_project") or "PROJECT",
+      p.get("vertex_location") or c.get("vertex_location") or "us-central1")
+names = list(dict.fromkeys(x.get("model_name", "") for x in entries))
+print(", ".join(names))
+print(next((x.get("model_name") for x in entries if "live" in x.get("litellm_params", {}).get("model", "")), ""))' "$(<"$RUN/plugin.json")")
+fi
 if [[ $mode == emulator ]]; then
     key=$CLIENT_KEY_LOCAL
     path_base="/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models"
+    if [[ -n $user_config ]]; then
+        key=YOUR_KEY
+        path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
+    fi
     cat <<EOF
 
 vertex-passthrough is running in front of a local EMULATOR of Google (OAuth + Vertex AI), not
@@ -348,7 +331,7 @@ Google itself: the answers are canned and the tokens fake. No Google account is 
 
   proxy:       http://127.0.0.1:$PORT/vertex_ai
   TLS:         https://localhost:$TLS_PORT/vertex_ai   (certificate signed by $RUN/tls/ca.pem)
-  client key:  $key          model aliases: gemini-flash, gemini-live
+  client key:  $key          model aliases: $aliases
   admin:       http://127.0.0.1:$ADMIN_PORT   metrics: http://127.0.0.1:$ADMIN_PORT/stats/prometheus
   logs:        $RUN/envoy.log, $RUN/emulator.log   (Envoy's access log follows below)
 EOF
@@ -356,6 +339,10 @@ else
     key=$CLIENT_KEY_SHIPPED
     location=${VERTEXAI_LOCATION:-us-central1}
     path_base="/vertex_ai/v1/projects/$project/locations/$location/publishers/google/models"
+    if [[ -n $user_config ]]; then
+        key=YOUR_KEY
+        path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
+    fi
     cat <<EOF
 
 vertex-passthrough is running in front of the REAL Vertex AI: project $project, with the key in
@@ -363,22 +350,13 @@ $key_file ($key_type). Requests are billed to that project.
 
   proxy:       http://127.0.0.1:$PORT/vertex_ai      (loopback only)
   client key:  $key   (the placeholder in envoy/envoy.yaml's api_keys: put your own there)
-  model aliases: gemini-flash, gemini-live (envoy/envoy.yaml's model_list)
+  model aliases: $aliases ($([[ -n $user_config ]] && echo "VP_CONFIG's" || echo "envoy/envoy.yaml's") model_list)
   admin:       http://127.0.0.1:$ADMIN_PORT   metrics: http://127.0.0.1:$ADMIN_PORT/stats/prometheus
   logs:        $RUN/envoy.log   (Envoy's access log follows below)
   config:      $config (envoy/envoy.yaml, rewritten for this machine)
 EOF
 fi
-alias=gemini-flash
 if [[ -n $user_config ]]; then
-    # The first alias of the user's config, with its project and location.
-    read -r alias alias_project alias_location < <(python3 -c '
-import json, sys
-c = json.loads(sys.argv[1]); e = (c.get("model_list") or [{}])[0]; p = e.get("litellm_params", {})
-print(e.get("model_name", "MODEL"), p.get("vertex_project") or c.get("vertex_project") or "PROJECT",
-      p.get("vertex_location") or c.get("vertex_location") or "us-central1")' "$plugin_json")
-    path_base="/vertex_ai/v1/projects/$alias_project/locations/$alias_location/publishers/google/models"
-    key=YOUR_KEY
     cat <<EOF
 
   VP_CONFIG:   $user_config (in $config); YOUR_KEY below: a key whose sha256 is in its api_keys
@@ -398,10 +376,14 @@ curl -s http://127.0.0.1:$PORT$path_base/$alias:generateContent \\
 curl -sN 'http://127.0.0.1:$PORT$path_base/$alias:streamGenerateContent?alt=sse' \\
   -H 'x-api-key: $key' -H 'content-type: application/json' \\
   -d '$body'
+EOF
+if [[ -n $live_alias ]]; then
+    cat <<EOF
 
 # Live API (WebSocket)
-$BIN/live-client 'ws://127.0.0.1:$PORT/vertex_ai/live?model=gemini-live' --key $key --text Hello
+$BIN/live-client 'ws://127.0.0.1:$PORT/vertex_ai/live?model=$live_alias' --key $key --text Hello
 EOF
+fi
 if [[ $mode == emulator ]]; then
     cat <<EOF
 

@@ -99,6 +99,57 @@ async fn check_reports_what_envoy_refuses_with() {
     let mut config = plugin_config();
     config["model_list"][2]["litellm_params"]["vertex_credentials"] = json!("gamma");
     table.push(("unknown credential", config));
+    // Named keys.
+    let named: [(&str, Value); 10] = [
+        ("named key without a name", json!({"key": "sk-team-a"})),
+        (
+            "named key with a bad name",
+            json!({"name": "Team A", "key": "sk-team-a"}),
+        ),
+        (
+            "named key with an unknown field",
+            json!({"name": "team-a", "key": "sk-team-a", "budget": 10}),
+        ),
+        (
+            "named key with key and key_env",
+            json!({"name": "team-a", "key": "sk-team-a", "key_env": "TEAM_A_KEY"}),
+        ),
+        (
+            "named key with neither key nor key_env",
+            json!({"name": "team-a"}),
+        ),
+        (
+            "named key whose key_env is not set",
+            json!({"name": "team-a", "key_env": "NOT_IN_THE_VM"}),
+        ),
+        (
+            "named key with rpm 0",
+            json!({"name": "team-a", "key": "sk-team-a", "rpm": 0}),
+        ),
+        (
+            "named key with tpm not a number",
+            json!({"name": "team-a", "key": "sk-team-a", "tpm": "lots"}),
+        ),
+        (
+            "named key with no models",
+            json!({"name": "team-a", "key": "sk-team-a", "models": []}),
+        ),
+        (
+            "named key with a project not served",
+            json!({"name": "team-a", "key": "sk-team-a", "projects": ["someone-elses"]}),
+        ),
+    ];
+    for (case, key) in named {
+        let mut config = plugin_config();
+        config["api_keys"] = json!([config["api_keys"][0].clone(), key]);
+        table.push((case, config));
+    }
+    let mut config = plugin_config();
+    config["api_keys"] = json!([
+        {"name": "team-a", "key": "sk-team-a"},
+        {"name": "team-a", "key": "sk-team-b"},
+    ]);
+    table.push(("two named keys with one name", config));
 
     let vm_env = |name: &str| (name == "SA_BETA_KEY").then(|| SERVICE_ACCOUNT_B_JSON.to_string());
     for (case, config) in table {

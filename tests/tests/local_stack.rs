@@ -1,6 +1,7 @@
 //! `make run`'s two modes and docker-compose, short of starting them (tests/tests/quick_start.rs
-//! starts the emulator mode end to end): the configs they would start, that docker-compose starts
-//! the same stack as `make run`, and the messages for a wrong environment, a busy port and a
+//! starts the emulator mode end to end): the configs they would start, that docker-compose runs
+//! the same steps (scripts/local-stack.sh) with the same files and, given VP_CONFIG, prepares the
+//! same stack as `make run` (its services run here as Docker would run them), and the messages for a wrong environment, a busy port and a
 //! missing tool.
 //!
 //! The vertex mode cannot be tried against Google here. What can be checked is checked: the
@@ -12,7 +13,6 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use vertex_passthrough_core::config::{proto_struct, Config};
 use vertex_passthrough_tests::harness::{
     self, bin_dir, json_diff, load_yaml, repo_root, PRODUCTION,
 };
@@ -140,9 +140,132 @@ fn command_line(service: &Value) -> String {
     )
 }
 
+/// The service's environment as compose sets it, `${NAME:+X}`, `${NAME:-X}` and `${NAME}`
+/// interpolated from `host` (compose's own environment).
+fn compose_environment(service: &Value, host: &[(&str, &str)]) -> Vec<(String, String)> {
+    service["environment"]
+        .as_object()
+        .map(|env| {
+            env.iter()
+                .map(|(name, value)| (name.clone(), interpolate(value.as_str().unwrap(), host)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn interpolate(text: &str, host: &[(&str, &str)]) -> String {
+    let Some(start) = text.find("${") else {
+        return text.to_string();
+    };
+    let end = start + text[start..].find('}').unwrap();
+    let expr = &text[start + 2..end];
+    let value = |name: &str| {
+        host.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let replaced = if let Some((name, alt)) = expr.split_once(":+") {
+        value(name).map(|_| alt.to_string()).unwrap_or_default()
+    } else if let Some((name, default)) = expr.split_once(":-") {
+        value(name).unwrap_or_else(|| default.to_string())
+    } else {
+        value(expr).unwrap_or_default()
+    };
+    format!(
+        "{}{replaced}{}",
+        &text[..start],
+        interpolate(&text[end + 1..], host)
+    )
+}
+
+/// A compose service run on this machine as Docker would run it: a directory standing for the
+/// container's working directory /vp, holding each bind mount (a symlink to its source; `./.run`
+/// is `run`, standing for the host's .run); the image's paths in its environment become this
+/// machine's: /vp/ that directory, /usr/local/bin (the tools image) `bins`, `envoy` (the Envoy
+/// image's) .tools/bin/envoy.
+struct Container {
+    root: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    command: Vec<String>,
+}
+
+impl Container {
+    fn new(service: &Value, host: &[(&str, &str)], run: &Path, bins: &Path) -> Container {
+        assert_eq!(service["working_dir"], "/vp");
+        let root = tempfile::tempdir().unwrap();
+        for volume in service["volumes"].as_array().unwrap() {
+            let volume = interpolate(volume.as_str().unwrap(), host);
+            let mut parts = volume.split(':');
+            let (source, target) = (parts.next().unwrap(), parts.next().unwrap());
+            let source = match source {
+                "./.run" => run.to_path_buf(),
+                s if s.starts_with("./") => repo_root().join(&s[2..]),
+                s => std::path::PathBuf::from(s),
+            };
+            let at = root.path().join(target.strip_prefix("/vp/").unwrap());
+            std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(&source, &at).unwrap();
+        }
+        let to_host = |value: &str| {
+            if let Some(rest) = value.strip_prefix("/vp/") {
+                root.path().join(rest).display().to_string()
+            } else if value == "/usr/local/bin" {
+                bins.display().to_string()
+            } else if value == "envoy" {
+                repo_root().join(".tools/bin/envoy").display().to_string()
+            } else {
+                value.to_string()
+            }
+        };
+        let env = compose_environment(service, host)
+            .into_iter()
+            .map(|(name, value)| {
+                let value = to_host(&value);
+                (name, value)
+            })
+            .collect();
+        let words = |v: &Value| -> Vec<String> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap().to_string())
+                .collect()
+        };
+        let mut command = words(&service["entrypoint"]);
+        command.extend(words(&service["command"]));
+        Container { root, env, command }
+    }
+
+    /// Its command, with `extra` arguments after it.
+    fn run(&self, extra: &[&str]) -> Output {
+        let mut cmd = Command::new(self.root.path().join(&self.command[0]));
+        cmd.args(&self.command[1..])
+            .args(extra)
+            .current_dir(self.root.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap());
+        for (name, value) in &self.env {
+            cmd.env(name, value);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+fn build_vp_config() {
+    // vp-config next to this package's binaries (VP_BIN_DIR), as `make run` builds it.
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "vp-config"])
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(built.success());
+}
+
+/// docker-compose.yaml's services run scripts/local-stack.sh's steps as `make run` does, with the
+/// same files where the steps read them.
 #[test]
-fn docker_compose_starts_the_same_stack_as_make_run() {
-    // What `make run` starts with no Google credentials and default settings.
+fn docker_compose_runs_the_steps_make_run_runs() {
     let out = run_script(&["--check"], &[]);
     let (stdout, stderr) = text(&out);
     assert!(
@@ -150,75 +273,71 @@ fn docker_compose_starts_the_same_stack_as_make_run() {
         "run.sh --check failed:\n{stdout}\n{stderr}"
     );
     assert_eq!(report_field(&stdout, "make run --check"), "emulator mode");
-    let config = report_field(&stdout, "config");
-    assert_eq!(config, "envoy/envoy.local.yaml");
+    assert_eq!(report_field(&stdout, "config"), "envoy/envoy.local.yaml");
     assert!(report_field(&stdout, "source").ends_with("(as shipped)"));
     assert_eq!(
-        report_field(&stdout, "key"),
-        format!("VERTEX_SA_KEY <- {FIXTURE_KEY}")
+        report_field(&stdout, "stack"),
+        ".run/stack (scripts/local-stack.sh config emulator)"
     );
-    let make_run_envoy = report_field(&stdout, "envoy");
+    let started: Vec<String> = report_field(&stdout, "start")
+        .split("; ")
+        .map(str::to_string)
+        .collect();
 
     let compose = yaml_file("docker-compose.yaml");
     let services = &compose["services"];
-    let envoy = &services["envoy"];
-    let emulator = &services["google-emulator"];
+    let (config, emulator, envoy) = (
+        &services["config"],
+        &services["google-emulator"],
+        &services["envoy"],
+    );
     assert_eq!(
         envoy["image"],
         format!("envoyproxy/envoy:v{}", pinned_envoy_version()),
         "the official Envoy image at the version make setup pins"
     );
-    // The same loopback addresses mean the same thing only on the host's network.
-    assert_eq!(envoy["network_mode"], "host");
-    assert_eq!(emulator["network_mode"], "host");
-
-    // The same Envoy config file (and so the same plugin config), the same filter build, the same
-    // key in the same env var, mounted where the config's relative paths expect them.
-    let workdir = envoy["working_dir"].as_str().unwrap();
-    let envoy_mounts = mounts(envoy);
-    let mounted = |source: &str| {
-        envoy_mounts
-            .iter()
-            .find(|(s, _)| s == &format!("./{source}"))
-            .map(|(_, t)| t.clone())
-            .unwrap_or_else(|| panic!("docker-compose's envoy does not mount ./{source}"))
-    };
-    assert_eq!(mounted(&config), format!("{workdir}/{config}"));
-    let wasm = "target/wasm32-wasip1/release/vertex_passthrough.wasm";
-    assert_eq!(mounted(wasm), format!("{workdir}/{wasm}"));
-    assert_eq!(mounted(FIXTURE_KEY), format!("{workdir}/{FIXTURE_KEY}"));
-    assert_eq!(mounted(".run"), format!("{workdir}/.run"));
-    let command = command_line(envoy);
-    assert!(
-        // `$$` is compose's escape for a `$` that the shell, not compose, expands.
-        command.contains(&format!("VERTEX_SA_KEY=\"$$(cat {FIXTURE_KEY})\"")),
-        "{command}"
+    assert_eq!(
+        command_line(config).trim(),
+        "scripts/local-stack.sh config emulator envoy/envoy.local.yaml"
     );
-    // Envoy's arguments: those of `make run`, whose binary is .tools/bin/envoy.
-    let make_run_args = make_run_envoy
-        .split_once(" -c ")
-        .map(|(_, args)| format!("-c {args}"))
-        .unwrap();
-    assert!(
-        command.contains(&format!("exec envoy {make_run_args}")),
-        "compose: {command}\nmake run: {make_run_envoy}"
+    assert_eq!(
+        vec![
+            command_line(emulator).trim().to_string(),
+            command_line(envoy).trim().to_string()
+        ],
+        started,
+        "compose starts what make run starts"
     );
-
-    // The emulator: default ports (the ones the config names), its CA and the local TLS
-    // certificate where the config reads them, and a ready file the healthcheck waits for.
-    let emulator_command = command_line(emulator);
-    assert!(!emulator_command.contains("-port"), "{emulator_command}");
-    let local = std::fs::read_to_string(repo_root().join(&config)).unwrap();
-    for port in [8081, 8082, 8443] {
-        assert!(local.contains(&format!("port_value: {port} ")), "{port}");
+    let run_sh = std::fs::read_to_string(repo_root().join("scripts/run.sh")).unwrap();
+    assert!(run_sh.contains(r#"stack config "$mode" "$config""#));
+    for service in [config, emulator, envoy] {
+        // The same loopback addresses mean the same thing only on the host's network.
+        assert_eq!(service["network_mode"], "host");
+        assert_eq!(service["working_dir"], "/vp");
+        // The steps' settings: the defaults run.sh uses (ports, .run), only the image's paths set.
+        for (name, _) in compose_environment(service, &[]) {
+            assert!(
+                ["VP_BIN_DIR", "VP_CONFIG", "VP_ENVOY", "LITELLM_MASTER_KEY"]
+                    .contains(&name.as_str()),
+                "{name}"
+            );
+        }
+        assert!(mounts(service).contains(&("./scripts".to_string(), "/vp/scripts".to_string())));
+        assert!(mounts(service).contains(&("./.run".to_string(), "/vp/.run".to_string())));
     }
-    assert!(emulator_command.contains("--ca-out .run/emulator-ca.pem"));
-    assert!(local.contains("trusted_ca: { filename: .run/emulator-ca.pem }"));
-    assert!(emulator_command.contains("--local-tls-dir .run/tls"));
-    assert!(local.contains("certificate_chain: { filename: .run/tls/localhost.pem }"));
-    assert_eq!(emulator["working_dir"].as_str().unwrap(), workdir);
-    assert!(mounts(emulator).contains(&("./.run".to_string(), format!("{workdir}/.run"))));
-    assert!(emulator_command.contains("--ready-file .run/emulator.ready"));
+    for (source, target) in [
+        ("./envoy", "/vp/envoy"),
+        ("./tests/fixtures", "/vp/tests/fixtures"),
+        (
+            "./target/wasm32-wasip1/release/vertex_passthrough.wasm",
+            "/vp/target/wasm32-wasip1/release/vertex_passthrough.wasm",
+        ),
+    ] {
+        assert!(
+            mounts(envoy).contains(&(source.to_string(), target.to_string())),
+            "{source}"
+        );
+    }
     assert!(emulator["healthcheck"]["test"]
         .as_array()
         .unwrap()
@@ -228,15 +347,131 @@ fn docker_compose_starts_the_same_stack_as_make_run() {
         envoy["depends_on"]["google-emulator"]["condition"],
         "service_healthy"
     );
-
-    // And that plugin config is one the filter accepts with that key, serialized as Envoy
-    // hands a Struct over.
-    let plugin = proto_struct::encode(plugin_config_of(&config).as_object().unwrap());
-    let key = std::fs::read_to_string(repo_root().join(FIXTURE_KEY)).unwrap();
-    let env = move |name: &str| (name == "VERTEX_SA_KEY").then(|| key.clone());
-    if let Err(e) = Config::load(&plugin, &env) {
-        panic!("{config}'s plugin config: {e}");
+    for service in [emulator, envoy] {
+        assert_eq!(
+            service["depends_on"]["config"]["condition"],
+            "service_completed_successfully"
+        );
     }
+    // The tools image holds what VP_BIN_DIR names.
+    let dockerfile =
+        std::fs::read_to_string(repo_root().join(config["build"]["dockerfile"].as_str().unwrap()))
+            .unwrap();
+    for tool in ["google-emulator", "render-envoy-config", "vp-config"] {
+        assert!(
+            dockerfile.contains(&format!("/src/target/release/{tool}")),
+            "{tool}"
+        );
+    }
+    assert!(dockerfile.contains("/usr/local/bin/"));
+}
+
+/// `VP_CONFIG=./config.yaml docker compose up`, each service run here as Docker would run it:
+/// the LiteLLM config is converted into the same stack as `VP_CONFIG=… make run` prepares, the
+/// emulator is started to answer for every project, and Envoy (validating) loads the filter with
+/// that config and every credential it names served by a fixture key.
+#[test]
+fn docker_compose_with_a_litellm_config_prepares_what_make_run_prepares() {
+    build_vp_config();
+    let litellm = "./examples/litellm/config.yaml";
+    let host = [("VP_CONFIG", litellm)];
+    let compose = yaml_file("docker-compose.yaml");
+    let services = &compose["services"];
+    let run = tempfile::tempdir().unwrap();
+    let bins = bin_dir();
+
+    let config = Container::new(&services["config"], &host, run.path(), &bins);
+    let out = config.run(&[]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "config:\n{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("general_settings.database_url: dropped: "),
+        "{stderr}"
+    );
+    let stack = std::fs::read_to_string(run.path().join("stack")).unwrap();
+
+    // What `VP_CONFIG=… make run` prepares (its --check stops after preparing and validating).
+    let make_run = tempfile::tempdir().unwrap();
+    let out = run_script(
+        &["--check"],
+        &[
+            ("VP_CONFIG", litellm),
+            ("VP_RUN_DIR", make_run.path().to_str().unwrap()),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "run.sh --check:\n{stdout}\n{stderr}");
+    let make_run_stack = std::fs::read_to_string(make_run.path().join("stack")).unwrap();
+    let relative = |text: &str, dir: &Path| text.replace(&dir.display().to_string(), ".run");
+    assert_eq!(stack, relative(&make_run_stack, make_run.path()));
+    assert_eq!(
+        stack.lines().collect::<Vec<_>>(),
+        [
+            "config .run/envoy.user.yaml",
+            "env VERTEX_SA_KEY file tests/fixtures/service_account_a.json",
+            "env VERTEX_CREDENTIALS file tests/fixtures/service_account_a.json",
+        ]
+    );
+    let plugin = |dir: &Path| {
+        let rendered = load_yaml(&dir.join("envoy.user.yaml")).unwrap();
+        harness::plugin_config_of(&rendered).unwrap()
+    };
+    let converted = plugin(run.path());
+    assert_eq!(converted, plugin(make_run.path()));
+    assert_eq!(converted["api_keys"][0]["name"], "master");
+    assert_eq!(
+        converted["api_keys"][0]["key"],
+        vp_config::hash_key("sk-litellm-master-1234").unwrap()
+    );
+
+    // The emulator step, with a stand-in emulator that records its arguments.
+    let fake_bins = tempfile::tempdir().unwrap();
+    let args_file = fake_bins.path().join("args");
+    let fake = fake_bins.path().join("google-emulator");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >{}\n", args_file.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (host, any_project) in [(&host[..], true), (&[][..], false)] {
+        let emulator = Container::new(
+            &services["google-emulator"],
+            host,
+            run.path(),
+            fake_bins.path(),
+        );
+        let out = emulator.run(&[]);
+        assert!(out.status.success(), "{:?}", text(&out));
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        assert_eq!(args.contains("--any-project"), any_project, "{args}");
+        assert!(
+            args.contains("--oauth-port 8081 --metadata-port 8082 --vertex-port 8443 --ca-out .run/emulator-ca.pem --local-tls-dir .run/tls --ready-file .run/emulator.ready"),
+            "{args}"
+        );
+    }
+
+    // The envoy step, validating: the emulator's certificates where the config reads them.
+    let tls = Command::new(bins.join("google-emulator"))
+        .args(["--tls-only", "--local-tls-dir"])
+        .arg(run.path().join("tls"))
+        .output()
+        .unwrap();
+    assert!(tls.status.success());
+    std::fs::copy(
+        run.path().join("tls/ca.pem"),
+        run.path().join("emulator-ca.pem"),
+    )
+    .unwrap();
+    let envoy = Container::new(&services["envoy"], &host, run.path(), &bins);
+    let out = envoy.run(&["--mode", "validate"]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "envoy --mode validate:\n{stdout}\n{}",
+        stderr.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
@@ -487,13 +722,7 @@ fn run_sh_help_names_every_setting() {
 /// contents, and Envoy's validation (which runs the filter's config check) accepts it.
 #[test]
 fn vertex_mode_with_a_litellm_config_reads_its_key_file_into_the_vm_env() {
-    // vp-config next to this package's binaries (VP_BIN_DIR), as `make run` builds it.
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "vp-config"])
-        .current_dir(repo_root())
-        .status()
-        .unwrap();
-    assert!(built.success());
+    build_vp_config();
     let run = tempfile::tempdir().unwrap();
     let run_dir = run.path().to_str().unwrap();
     let config = run.path().join("litellm.yaml");
@@ -529,7 +758,7 @@ fn vertex_mode_with_a_litellm_config_reads_its_key_file_into_the_vm_env() {
         "VP_KEY_SERVICE_ACCOUNT_B"
     );
     assert_eq!(
-        plugin["api_keys"][0],
+        plugin["api_keys"][0]["key"],
         vp_config::hash_key("sk-vertex-mode").unwrap()
     );
     // host_env_keys keeps its own entries and gains the config's (a YAML list, one a line).

@@ -508,6 +508,14 @@ fn generate(listen: &str, project: &str, location: &str, alias: &str, key: &str)
 fn litellm_config_runs_and_serves_its_master_key() {
     let config = repo_root().join("examples/litellm/config.yaml");
     let (mut stack, listen, _run_dir) = make_run_with_config(&config, &[]);
+    // What it prints names the config's aliases and key, not the shipped ones.
+    let printed = stack.stdout();
+    assert!(
+        printed.contains("model aliases: gemini-2.5-flash, gemini-2.5-pro, text-embedding")
+            && !printed.contains("sk-local-demo")
+            && !printed.contains("model=gemini-live"),
+        "{printed}"
+    );
     let stderr = stack.stderr();
     assert!(
         stderr.contains("router_settings.routing_strategy: dropped: "),

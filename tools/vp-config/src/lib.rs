@@ -1,6 +1,6 @@
 //! vp-config's work, apart from its command line: checking a plugin config with the filter's own
-//! code, the `sha256:` form of a client key, and a LiteLLM `config.yaml` converted to a plugin
-//! config.
+//! code, the `sha256:` form of a client key, a LiteLLM `config.yaml` converted to a plugin
+//! config, and the copies of `envoy/plugin-config.yaml` kept in step.
 
 use serde_json::Value as Json;
 use serde_yaml::{Mapping, Value as Yaml};
@@ -8,6 +8,7 @@ use std::path::Path;
 use vertex_passthrough_core::client_auth::parse_configured_key;
 use vertex_passthrough_core::config::{proto_struct, Config, ConfigError};
 
+pub mod embedded;
 pub mod litellm;
 
 /// Reads one environment variable (the process's, or a test's).
@@ -67,10 +68,15 @@ pub struct Plugin {
     /// What the conversion dropped and which env vars it reads, one line each; empty for a
     /// plugin config.
     pub notes: Vec<String>,
-    /// Each environment variable the config reads in the Wasm VM: name, the credential's type,
-    /// and the key file it stands for when the LiteLLM config named one.
+    /// Each environment variable the config reads in the Wasm VM: name, the credential's type
+    /// (`client_key` for a named client key's `key_env`), and the key file it stands for when
+    /// the LiteLLM config named one.
     pub env: Vec<(String, String, Option<String>)>,
 }
+
+/// The kind `plugin` gives an environment variable that holds a client key (a named key's
+/// `key_env`) rather than a Google credential.
+pub const CLIENT_KEY: &str = "client_key";
 
 pub fn plugin(text: &str, env: Env, read_file: litellm::ReadFile) -> Result<Plugin, String> {
     let value: Json = serde_yaml::from_str(text).map_err(|e| format!("not YAML or JSON: {e}"))?;
@@ -107,6 +113,18 @@ pub fn plugin(text: &str, env: Env, read_file: litellm::ReadFile) -> Result<Plug
                         vars.push(entry);
                     }
                 }
+            }
+        }
+    }
+    // A named client key's key_env holds the plain client key.
+    if let Some(Json::Array(keys)) = config.get("api_keys") {
+        for name in keys
+            .iter()
+            .filter_map(|key| key.get("key_env").and_then(Json::as_str))
+        {
+            let entry = (name.to_string(), CLIENT_KEY.to_string(), None);
+            if !vars.contains(&entry) {
+                vars.push(entry);
             }
         }
     }

@@ -44,6 +44,24 @@ pub type ReadFile<'a> = &'a dyn Fn(&Path) -> Option<String>;
 
 const ENV_PREFIX: &str = "os.environ/";
 
+/// The client name `general_settings.master_key` gets in `api_keys`.
+pub const MASTER_KEY_NAME: &str = "master";
+
+/// Why LiteLLM's key database and the settings about its virtual keys are dropped.
+pub const VIRTUAL_KEYS: &str = "LiteLLM's virtual keys, teams and budgets live in its database, not in config.yaml, so none are converted; give each key a named api_keys entry (name, key, models, projects, rpm, tpm: docs/teams.md)";
+
+/// `litellm_settings` about virtual keys, teams and budgets.
+const KEY_SETTINGS: [&str; 8] = [
+    "default_key_generate_params",
+    "upperbound_key_generate_params",
+    "key_generation_settings",
+    "default_team_settings",
+    "default_internal_user_params",
+    "max_budget",
+    "budget_duration",
+    "max_end_user_budget",
+];
+
 pub fn convert(text: &str, env: Env, read_file: ReadFile) -> Result<Conversion, String> {
     let root: Value =
         serde_yaml::from_str(text).map_err(|e| format!("not a LiteLLM config.yaml: {e}"))?;
@@ -69,11 +87,7 @@ pub fn convert(text: &str, env: Env, read_file: ReadFile) -> Result<Conversion, 
         match key {
             "model_list" | "default_vertex_config" => {}
             "general_settings" => out.general_settings(value, &mut api_keys)?,
-            "litellm_settings" => out.drop_all(
-                key,
-                value,
-                "LiteLLM's SDK behaviour (callbacks, caching, parameter handling); this filter passes requests through unchanged",
-            ),
+            "litellm_settings" => out.litellm_settings(value),
             "router_settings" => out.router_settings(value, &mut config)?,
             "environment_variables" => out.drop_all(
                 key,
@@ -274,20 +288,45 @@ impl Converter<'_> {
         for (key, value) in settings {
             let key = key.as_str().unwrap_or_default();
             let field = format!("general_settings.{key}");
-            if key == "master_key" {
-                let master = self.string(&field, value)?;
-                let hashed = hash_key(&master).ok_or_else(|| {
-                    format!("{field}: not a key this filter accepts (printable ASCII without spaces, at most 256 characters)")
-                })?;
-                api_keys.push(Value::from(hashed));
-            } else {
-                self.drop(
+            match key {
+                "master_key" => {
+                    let master = self.string(&field, value)?;
+                    let hashed = hash_key(&master).ok_or_else(|| {
+                        format!("{field}: not a key this filter accepts (printable ASCII without spaces, at most 256 characters)")
+                    })?;
+                    // Named, so the access log and the usage counters show `master`.
+                    let mut named = Mapping::new();
+                    named.insert("name".into(), Value::from(MASTER_KEY_NAME));
+                    named.insert("key".into(), Value::from(hashed));
+                    api_keys.push(Value::Mapping(named));
+                }
+                "database_url" | "store_model_in_db" => self.drop(&field, VIRTUAL_KEYS),
+                _ => self.drop(
                     &field,
-                    "LiteLLM's proxy server (database, UI, spend tracking, its own auth); this filter checks client keys from api_keys",
-                );
+                    "LiteLLM's proxy server (UI, spend tracking, its own auth); this filter checks client keys from api_keys",
+                ),
             }
         }
         Ok(())
+    }
+
+    /// LiteLLM's SDK settings are dropped; those about its virtual keys and teams say where such
+    /// keys go here.
+    fn litellm_settings(&mut self, value: &Value) {
+        const SDK: &str = "LiteLLM's SDK behaviour (callbacks, caching, parameter handling); this filter passes requests through unchanged";
+        let Value::Mapping(settings) = value else {
+            self.drop("litellm_settings", SDK);
+            return;
+        };
+        for key in settings.keys() {
+            let name = key.as_str().unwrap_or("?");
+            let field = format!("litellm_settings.{name}");
+            if KEY_SETTINGS.contains(&name) {
+                self.drop(&field, VIRTUAL_KEYS);
+            } else {
+                self.drop(&field, SDK);
+            }
+        }
     }
 
     fn model_list(&mut self, entries: &[Value]) -> Result<Vec<Value>, String> {

@@ -5,6 +5,9 @@
 //!   vp-config hash KEY            the `sha256:` form of a client key, for api_keys
 //!   vp-config from-litellm FILE   a LiteLLM config.yaml as a plugin config (YAML, on stdout);
 //!                                 what was dropped and which env vars Envoy needs, on stderr
+//!   vp-config configs [--check]   writes envoy/plugin-config.yaml into each file that embeds a
+//!                                 copy (README.md, envoy/*.yaml, the mesh manifests), run from
+//!                                 the repository root; --check only lists the copies that differ
 //!   vp-config plugin FILE         for scripts/run.sh: the plugin config FILE stands for (a
 //!                                 LiteLLM config.yaml converted) as one line of JSON, then one
 //!                                 line `env NAME TYPE [KEY_FILE]` for each variable it reads
@@ -13,8 +16,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use vp_config::{check, hash_key, litellm, to_yaml};
 
-const USAGE: &str =
-    "usage: vp-config check FILE | vp-config hash KEY | vp-config from-litellm FILE";
+const USAGE: &str = "usage: vp-config check FILE | vp-config hash KEY | vp-config from-litellm FILE | vp-config configs [--check]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -97,6 +99,8 @@ fn main() -> ExitCode {
                 }
             }
         }
+        ["configs"] => configs(false),
+        ["configs", "--check"] => configs(true),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -109,4 +113,37 @@ fn read(file: &str) -> Result<String, ExitCode> {
         eprintln!("{file}: {e}");
         ExitCode::FAILURE
     })
+}
+
+/// `make configs`: the copies of the plugin config brought in step with envoy/plugin-config.yaml.
+fn configs(check_only: bool) -> ExitCode {
+    let stale = match vp_config::embedded::stale(Path::new(".")) {
+        Ok(stale) => stale,
+        Err(error) => {
+            eprintln!("vp-config configs: {error} (run it from the repository root)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let canonical = vp_config::embedded::CANONICAL;
+    if check_only {
+        for (file, _) in &stale {
+            eprintln!("{file}: its plugin config differs from {canonical}: run `make configs`");
+        }
+        return if stale.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    for (file, text) in &stale {
+        if let Err(error) = std::fs::write(file, text) {
+            eprintln!("vp-config configs: {file}: {error}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("{file}: plugin config written from {canonical}");
+    }
+    if stale.is_empty() {
+        eprintln!("every copy of {canonical} is up to date");
+    }
+    ExitCode::SUCCESS
 }

@@ -3,7 +3,8 @@
 
 use serde_yaml::Value;
 use std::path::Path;
-use vp_config::litellm::{convert, Conversion, EnvNeed};
+use vertex_passthrough_core::client_auth::VerifiedKeys;
+use vp_config::litellm::{convert, Conversion, EnvNeed, MASTER_KEY_NAME};
 use vp_config::{check, hash_key, to_yaml};
 
 const EXAMPLE: &str = include_str!("../../../examples/litellm/config.yaml");
@@ -68,11 +69,54 @@ fn one_credential_for_every_use_of_the_same_source() {
 }
 
 #[test]
-fn master_key_becomes_its_hash() {
-    let config = Value::Mapping(converted(EXAMPLE).config);
+fn master_key_becomes_a_named_key_holding_its_hash() {
+    let conversion = converted(EXAMPLE);
+    let yaml = to_yaml(&conversion.config);
+    let config = Value::Mapping(conversion.config);
     let expected = hash_key("sk-litellm-master-1234").unwrap();
-    assert_eq!(field(&config, &["api_keys", "0"]), expected.as_str());
-    assert!(!to_yaml(config.as_mapping().unwrap()).contains("sk-litellm-master-1234"));
+    assert_eq!(field(&config, &["api_keys", "0", "name"]), MASTER_KEY_NAME);
+    assert_eq!(field(&config, &["api_keys", "0", "key"]), expected.as_str());
+    assert!(!yaml.contains("sk-litellm-master-1234"));
+    // The filter reads it as the client `master`, with every model and project.
+    let env = |name: &str| (name == "VERTEX_CREDENTIALS").then(|| SERVICE_ACCOUNT.to_string());
+    let loaded = check(&yaml, &env).unwrap();
+    let client = loaded
+        .client_keys
+        .authenticate(
+            ["sk-litellm-master-1234"].iter(),
+            &mut VerifiedKeys::default(),
+        )
+        .expect("the master key is accepted");
+    assert_eq!(&*client.name, MASTER_KEY_NAME);
+    assert!(client.models.is_none() && client.projects.is_none());
+    assert!(client.rpm.is_none() && client.tpm.is_none());
+}
+
+#[test]
+fn litellm_virtual_keys_are_listed_as_kept_in_its_database() {
+    let text = "general_settings:\n  master_key: sk-1234\n  database_url: postgresql://db/litellm\nlitellm_settings:\n  default_key_generate_params:\n    max_budget: 10\n  upperbound_key_generate_params:\n    rpm_limit: 100\n  drop_params: true\n";
+    let dropped = converted(text).dropped;
+    for setting in [
+        "general_settings.database_url",
+        "litellm_settings.default_key_generate_params",
+        "litellm_settings.upperbound_key_generate_params",
+    ] {
+        let line = dropped
+            .iter()
+            .find(|line| line.starts_with(&format!("{setting}: dropped: ")))
+            .unwrap_or_else(|| panic!("{setting} not listed in {dropped:#?}"));
+        assert!(
+            line.contains("virtual keys")
+                && line.contains("database")
+                && line.contains("docs/teams.md"),
+            "{line}"
+        );
+    }
+    let sdk = dropped
+        .iter()
+        .find(|line| line.starts_with("litellm_settings.drop_params: dropped: "))
+        .unwrap();
+    assert!(!sdk.contains("virtual keys"), "{sdk}");
 }
 
 #[test]
@@ -81,7 +125,7 @@ fn master_key_from_the_environment_is_read_and_hashed() {
     let env = |name: &str| (name == "LITELLM_MASTER_KEY").then(|| "sk-from-env".to_string());
     let config = Value::Mapping(convert(text, &env, &no_files).unwrap().config);
     assert_eq!(
-        field(&config, &["api_keys", "0"]),
+        field(&config, &["api_keys", "0", "key"]),
         hash_key("sk-from-env").unwrap().as_str()
     );
 }
