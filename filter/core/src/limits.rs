@@ -77,30 +77,18 @@ pub fn admit(host: &impl Host, client: &Client, now_ms: u64) -> Result<(), Error
     if !client.is_limited() {
         return Ok(());
     }
-    let minute = now_ms / MINUTE_MS;
-    let key = key(client);
-    for _ in 0..ATTEMPTS {
-        let (value, cas) = host.shared_get(&key);
-        let window = value
-            .as_deref()
-            .and_then(Window::decode)
-            .unwrap_or_default()
-            .at(minute);
-        if let Some(reason) = exhausted(client, &window) {
-            return Err(ErrorResponse {
+    update(host, client, now_ms, |window| {
+        match exhausted(client, &window) {
+            Some(reason) => Err(ErrorResponse {
                 retry_after_s: Some(seconds_to_next_minute(now_ms)),
                 ..ErrorResponse::new(Status::ResourceExhausted, reason)
-            });
+            }),
+            None => Ok(Window {
+                requests: window.requests.saturating_add(1),
+                ..window
+            }),
         }
-        let counted = Window {
-            requests: window.requests.saturating_add(1),
-            ..window
-        };
-        if host.shared_set(&key, &counted.encode(), cas).is_ok() {
-            return Ok(());
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Adds `tokens` Vertex reported for `client` to the current minute.
@@ -108,6 +96,23 @@ pub fn spend_tokens(host: &impl Host, client: &Client, now_ms: u64, tokens: u64)
     if client.tpm.is_none() || tokens == 0 {
         return;
     }
+    let _ = update(host, client, now_ms, |window| {
+        Ok::<_, ()>(Window {
+            tokens: window.tokens.saturating_add(tokens),
+            ..window
+        })
+    });
+}
+
+/// Replaces `client`'s window for the minute of `now_ms` with what `change` makes of it, by
+/// compare-and-swap across workers (given up after `ATTEMPTS` lost races); `change`'s error is
+/// returned untouched.
+fn update<E>(
+    host: &impl Host,
+    client: &Client,
+    now_ms: u64,
+    change: impl Fn(Window) -> Result<Window, E>,
+) -> Result<(), E> {
     let minute = now_ms / MINUTE_MS;
     let key = key(client);
     for _ in 0..ATTEMPTS {
@@ -117,14 +122,14 @@ pub fn spend_tokens(host: &impl Host, client: &Client, now_ms: u64, tokens: u64)
             .and_then(Window::decode)
             .unwrap_or_default()
             .at(minute);
-        let spent = Window {
-            tokens: window.tokens.saturating_add(tokens),
-            ..window
-        };
-        if host.shared_set(&key, &spent.encode(), cas).is_ok() {
-            return;
+        if host
+            .shared_set(&key, &change(window)?.encode(), cas)
+            .is_ok()
+        {
+            return Ok(());
         }
     }
+    Ok(())
 }
 
 fn exhausted(client: &Client, window: &Window) -> Option<String> {
