@@ -50,6 +50,7 @@ impl MockProxy {
             tick: Cell::new(None),
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
+            body_reads: Cell::new(0),
             metric_reads: Cell::new(0),
             clock_reads: Cell::new(0),
         }))
@@ -88,6 +89,8 @@ pub struct MockRequest {
     /// The local response sent instead of forwarding.
     pub sent: Option<ErrorResponse>,
     pub resumed: bool,
+    /// Properties set on the request, by name.
+    pub properties: HashMap<String, Vec<u8>>,
 }
 
 impl MockRequest {
@@ -125,6 +128,8 @@ pub struct MockWorker {
     /// Host calls that hand data back, counted: shared-data reads and response-status reads.
     shared_reads: Cell<usize>,
     status_reads: Cell<usize>,
+    /// Reads of a request or response body.
+    body_reads: Cell<usize>,
     /// Reads of a metric's process-wide value.
     metric_reads: Cell<usize>,
     /// Reads of the clock.
@@ -215,6 +220,11 @@ impl MockHost {
         self.0.shared_reads.get()
     }
 
+    /// Bodies this worker read.
+    pub fn body_reads(&self) -> usize {
+        self.0.body_reads.get()
+    }
+
     /// Metric values this worker read.
     pub fn metric_reads(&self) -> usize {
         self.0.metric_reads.get()
@@ -277,6 +287,7 @@ impl Host for MockHost {
     }
 
     fn body(&self, which: Body, size: usize) -> Vec<u8> {
+        self.0.body_reads.set(self.0.body_reads.get() + 1);
         let request = self.request(self.0.current.get());
         let body = match which {
             Body::Request => request.request_body,
@@ -293,6 +304,12 @@ impl Host for MockHost {
             };
             let size = size.min(body.len());
             body.splice(..size, bytes.iter().copied());
+        });
+    }
+
+    fn set_property(&self, name: &str, value: &[u8]) {
+        self.current(|r| {
+            r.properties.insert(name.to_string(), value.to_vec());
         });
     }
 

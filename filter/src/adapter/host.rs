@@ -116,6 +116,12 @@ impl Host for ProxyWasm {
         }
     }
 
+    fn set_property(&self, name: &str, value: &[u8]) {
+        if hostcalls::set_property(vec![name], Some(value)).is_err() {
+            log::warn!("vertex-passthrough: could not set property {name}");
+        }
+    }
+
     fn send_error(&self, error: &ErrorResponse) {
         let body = error.body();
         let retry_after = error.retry_after_s.map(|s| s.to_string());

@@ -601,7 +601,7 @@ fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
         br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
     );
     host(&w).set_body(1, Body::Response, &usage);
-    session.on_response_body(usage.len());
+    session.on_response_body(usage.len(), false);
     session.on_log();
     let mut rest = post(FLASH);
     rest[3] = ("x-api-key", "sk-a");
@@ -651,3 +651,5 @@ fn an_openai_call_for_a_model_in_the_keys_models_carries_its_client_and_model() 
     assert_eq!(sent.header("x-vertex-passthrough-client"), Some("team-a"));
     assert_eq!(sent.header("x-vertex-passthrough-model"), Some("flash"));
 }
+
+mod usage;

@@ -1,0 +1,107 @@
+//! Finds the usage objects (`"usageMetadata": {…}` or `"usage": {…}`) in a piece of JSON that may
+//! start or end anywhere, and reads their integer counts. A small hand-written scan: it only
+//! tracks strings and nesting, so it never parses, allocates or keeps the rest of the body.
+
+use super::Usage;
+
+const KEYS: [&[u8]; 2] = [b"\"usageMetadata\"", b"\"usage\""];
+
+/// The first and the last complete usage object in `bytes`.
+#[inline(never)]
+pub fn first_and_last(bytes: &[u8]) -> (Option<Usage>, Option<Usage>) {
+    let (mut first, mut last) = (None, None);
+    for (at, &byte) in bytes.iter().enumerate() {
+        // A key: a quote not escaped, starting one of `KEYS`.
+        if byte != b'"' || (at > 0 && bytes.get(at - 1) == Some(&b'\\')) {
+            continue;
+        }
+        let rest = bytes.get(at..).unwrap_or_default();
+        let Some(key) = KEYS.iter().find(|key| rest.starts_with(key)) else {
+            continue;
+        };
+        let colon = skip_whitespace(rest, key.len());
+        if rest.get(colon) != Some(&b':') {
+            continue;
+        }
+        let object = rest
+            .get(skip_whitespace(rest, colon + 1)..)
+            .unwrap_or_default();
+        if let Some(usage) = read_usage(object) {
+            first = first.or(Some(usage));
+            last = Some(usage);
+        }
+    }
+    (first, last)
+}
+
+/// The counts of the usage object that starts `bytes`, read from the keys at its top level
+/// whose values are non-negative integers. `None` when `bytes` does not start with an object
+/// or it does not end within `bytes`.
+#[inline(never)]
+pub fn read_usage(bytes: &[u8]) -> Option<Usage> {
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let mut usage = Usage::default();
+    let mut total = 0;
+    let mut depth = 0usize;
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        at += 1;
+        match byte {
+            b'"' => {
+                let start = at;
+                while let Some(&b) = bytes.get(at) {
+                    if b == b'"' {
+                        break;
+                    }
+                    at += if b == b'\\' { 2 } else { 1 };
+                }
+                let name = bytes.get(start..at)?;
+                at += 1;
+                let colon = skip_whitespace(bytes, at);
+                if depth != 1 || bytes.get(colon) != Some(&b':') {
+                    continue;
+                }
+                at = skip_whitespace(bytes, colon + 1);
+                let mut value: Option<u64> = None;
+                while let Some(digit) = bytes.get(at).filter(|b| b.is_ascii_digit()) {
+                    let next = value.unwrap_or(0).saturating_mul(10);
+                    value = Some(next.saturating_add(u64::from(digit - b'0')));
+                    at += 1;
+                }
+                let Some(value) = value else { continue };
+                match name {
+                    b"promptTokenCount" | b"prompt_tokens" | b"input_tokens" => {
+                        usage.prompt_tokens = value
+                    }
+                    b"candidatesTokenCount"
+                    | b"responseTokenCount"
+                    | b"completion_tokens"
+                    | b"output_tokens" => usage.response_tokens = value,
+                    b"totalTokenCount" | b"total_tokens" => total = value,
+                    _ => {}
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    usage.total_tokens =
+                        total.max(usage.prompt_tokens.saturating_add(usage.response_tokens));
+                    return Some(usage);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn skip_whitespace(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    while bytes.get(at).is_some_and(u8::is_ascii_whitespace) {
+        at += 1;
+    }
+    at
+}
