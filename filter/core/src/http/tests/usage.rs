@@ -31,29 +31,44 @@ fn answered(
     request.on_response_body(b.len(), ends);
 }
 
+/// Team-a's call to `flash` (request 1) on a fresh worker, answered `ANSWER`.
+fn team_a_answered(
+    tpm: u64,
+    ends: bool,
+) -> (
+    Rc<MockProxy>,
+    Rc<WorkerState<MockHost>>,
+    HttpRequest<MockHost>,
+) {
+    let proxy = MockProxy::new();
+    let w = counting_worker(&proxy, tpm);
+    let (mut request, _) = arrive(&w, 1, &post(FLASH));
+    answered(&w, &mut request, 1, ends);
+    (proxy, w, request)
+}
+
 fn flash_metric(proxy: &MockProxy, what: &str) -> u64 {
     proxy.metric(&format!("usage.client.team-a.model.flash.{what}"))
 }
 
+/// Team-a's `flash` counters: requests, prompt, response and total tokens, errors.
+fn flash_counts(proxy: &MockProxy) -> [u64; 5] {
+    [
+        "requests",
+        "prompt_tokens",
+        "response_tokens",
+        "total_tokens",
+        "errors",
+    ]
+    .map(|what| flash_metric(proxy, what))
+}
+
 #[test]
 fn a_named_keys_response_counts_its_tokens_under_its_client_and_model() {
-    let proxy = MockProxy::new();
-    let w = counting_worker(&proxy, 1000);
-    let (mut request, _) = arrive(&w, 1, &post(FLASH));
-    answered(&w, &mut request, 1, true);
+    let (proxy, w, mut request) = team_a_answered(1000, true);
     request.on_log();
     w.on_tick();
-    assert_eq!(
-        [
-            "requests",
-            "prompt_tokens",
-            "response_tokens",
-            "total_tokens",
-            "errors"
-        ]
-        .map(|what| flash_metric(&proxy, what)),
-        [1, 5, 7, 12, 0]
-    );
+    assert_eq!(flash_counts(&proxy), [1, 5, 7, 12, 0]);
     assert_eq!(
         host(&w).request(1).properties.get(TOKENS_PROPERTY),
         Some(&b"12".to_vec())
@@ -62,10 +77,7 @@ fn a_named_keys_response_counts_its_tokens_under_its_client_and_model() {
 
 #[test]
 fn a_response_that_never_ends_is_counted_when_the_stream_is_logged() {
-    let proxy = MockProxy::new();
-    let w = counting_worker(&proxy, 1000);
-    let (mut request, _) = arrive(&w, 1, &post(FLASH));
-    answered(&w, &mut request, 1, false);
+    let (proxy, w, mut request) = team_a_answered(1000, false);
     w.on_tick();
     assert_eq!(flash_metric(&proxy, "requests"), 0);
     request.on_log();
@@ -92,10 +104,7 @@ fn an_error_from_vertex_counts_as_an_error_of_the_pair() {
 
 #[test]
 fn a_named_keys_response_tokens_spend_its_tpm() {
-    let proxy = MockProxy::new();
-    let w = counting_worker(&proxy, 10);
-    let (mut request, _) = arrive(&w, 1, &post(FLASH));
-    answered(&w, &mut request, 1, true);
+    let (_proxy, w, _request) = team_a_answered(10, true);
     let (_refused, flow) = arrive(&w, 2, &post(FLASH));
     assert_eq!(flow, Flow::Pause);
     let sent = host(&w).request(2).sent.expect("answered by the filter");
@@ -124,23 +133,7 @@ fn a_named_keys_live_session_counts_under_its_alias() {
     let w = counting_worker(&proxy, 1000);
     let (mut session, _) = arrive(&w, 1, &upgrade("/vertex_ai/live?model=flash"));
     respond(&w, &mut session, 1, 101);
-    let usage = crate::live::test_frames::server(
-        Opcode::Text,
-        true,
-        br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
-    );
-    host(&w).set_body(1, Body::Response, &usage);
-    session.on_response_body(usage.len(), false);
-    session.on_log();
+    live_session_reports_12_tokens_and_ends(&w, &mut session);
     w.on_tick();
-    assert_eq!(
-        [
-            "requests",
-            "prompt_tokens",
-            "response_tokens",
-            "total_tokens"
-        ]
-        .map(|what| flash_metric(&proxy, what)),
-        [1, 4, 8, 12]
-    );
+    assert_eq!(flash_counts(&proxy), [1, 4, 8, 12, 0]);
 }
