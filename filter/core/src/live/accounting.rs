@@ -235,34 +235,49 @@ impl LiveObserver {
     }
 }
 
-/// The message's `usageMetadata`, read only when its name appears and the message fits the cap
+/// The message's `usageMetadata`, read where its name appears, when the message fits the cap
 /// (`usage::scan`: Vertex Live names the output tokens `responseTokenCount`, the Gemini API
 /// `candidatesTokenCount`).
 fn usage_in(message: &[u8]) -> Option<Usage> {
-    if message.len() > USAGE_MESSAGE_CAP || !contains(message, USAGE_KEY) {
+    if message.len() > USAGE_MESSAGE_CAP {
         return None;
     }
-    scan::first_and_last(message).0
+    let mut from = 0;
+    while let Some(at) = find(message, USAGE_KEY, from) {
+        // The key's opening quote.
+        if let Some(usage) = at
+            .checked_sub(1)
+            .and_then(|quote| scan::usage_at(message, quote))
+        {
+            return Some(usage);
+        }
+        from = at + 1;
+    }
+    None
 }
 
-/// Whether `needle` occurs in `haystack`: candidates are found by their first byte, so most
-/// bytes cost one comparison.
+/// Whether `needle` occurs in `haystack`.
 pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle, 0).is_some()
+}
+
+/// Where `needle` first occurs in `haystack` at or after `from`: candidates are found by their
+/// first byte, so most bytes cost one comparison.
+fn find(haystack: &[u8], needle: &[u8], mut from: usize) -> Option<usize> {
     let Some((&first, rest)) = needle.split_first() else {
-        return true;
+        return Some(from);
     };
-    let mut from = 0;
     while let Some(offset) = haystack
         .get(from..)
         .and_then(|tail| tail.iter().position(|&b| b == first))
     {
         let start = from + offset + 1;
         if haystack.get(start..start + rest.len()) == Some(rest) {
-            return true;
+            return Some(start - 1);
         }
         from = start;
     }
-    false
+    None
 }
 
 #[cfg(test)]

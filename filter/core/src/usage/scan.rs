@@ -7,26 +7,13 @@ use super::Usage;
 const KEYS: [&[u8]; 2] = [b"\"usageMetadata\"", b"\"usage\""];
 
 /// The first and the last complete usage object in `bytes`.
-#[inline(never)]
 pub fn first_and_last(bytes: &[u8]) -> (Option<Usage>, Option<Usage>) {
     let (mut first, mut last) = (None, None);
     for (at, &byte) in bytes.iter().enumerate() {
-        // A key: a quote not escaped, starting one of `KEYS`.
-        if byte != b'"' || (at > 0 && bytes.get(at - 1) == Some(&b'\\')) {
+        if byte != b'"' {
             continue;
         }
-        let rest = bytes.get(at..).unwrap_or_default();
-        let Some(key) = KEYS.iter().find(|key| rest.starts_with(key)) else {
-            continue;
-        };
-        let colon = skip_whitespace(rest, key.len());
-        if rest.get(colon) != Some(&b':') {
-            continue;
-        }
-        let object = rest
-            .get(skip_whitespace(rest, colon + 1)..)
-            .unwrap_or_default();
-        if let Some(usage) = read_usage(object) {
+        if let Some(usage) = usage_at(bytes, at) {
             first = first.or(Some(usage));
             last = Some(usage);
         }
@@ -34,10 +21,24 @@ pub fn first_and_last(bytes: &[u8]) -> (Option<Usage>, Option<Usage>) {
     (first, last)
 }
 
+/// The usage object whose key's opening quote is at `at`: a quote not escaped, starting one of
+/// `KEYS`, then `:` and a complete object.
+pub fn usage_at(bytes: &[u8], at: usize) -> Option<Usage> {
+    if at > 0 && bytes.get(at - 1) == Some(&b'\\') {
+        return None;
+    }
+    let rest = bytes.get(at..)?;
+    let key = KEYS.iter().find(|key| rest.starts_with(key))?;
+    let colon = skip_whitespace(rest, key.len());
+    if rest.get(colon) != Some(&b':') {
+        return None;
+    }
+    read_usage(rest.get(skip_whitespace(rest, colon + 1)..)?)
+}
+
 /// The counts of the usage object that starts `bytes`, read from the keys at its top level
 /// whose values are non-negative integers. `None` when `bytes` does not start with an object
 /// or it does not end within `bytes`.
-#[inline(never)]
 pub fn read_usage(bytes: &[u8]) -> Option<Usage> {
     if bytes.first() != Some(&b'{') {
         return None;
