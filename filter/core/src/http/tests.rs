@@ -374,6 +374,43 @@ fn a_429_to_an_alias_with_several_deployments_cools_its_deployment_down() {
 }
 
 #[test]
+fn a_429_envoy_made_itself_cools_no_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    for id in 1..=20 {
+        let (mut request, _) = arrive(&w, id, &post(POOLED));
+        host(&w).set_local_reply(id);
+        respond(&w, &mut request, id, 429);
+    }
+    assert_eq!(proxy.metric("shared_changes"), 0);
+    let authorities: Vec<String> = (21..=60)
+        .map(|id| {
+            arrive(&w, id, &post(POOLED));
+            host(&w)
+                .request(id)
+                .header(":authority")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(authorities.iter().any(|a| a == US) && authorities.iter().any(|a| a == EU));
+}
+
+#[test]
+fn where_an_answer_came_from_is_read_only_for_a_429_or_503_to_a_deployment() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut plain, _) = arrive(&w, 1, &post(FLASH));
+    respond(&w, &mut plain, 1, 429);
+    let (mut pooled, _) = arrive(&w, 2, &post(POOLED));
+    respond(&w, &mut pooled, 2, 200);
+    assert_eq!(host(&w).origin_reads(), 0);
+    let (mut refused, _) = arrive(&w, 3, &post(POOLED));
+    respond(&w, &mut refused, 3, 503);
+    assert_eq!(host(&w).origin_reads(), 1);
+}
+
+#[test]
 fn the_filters_own_503_for_a_token_it_could_not_get_cools_no_deployment_down() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);
