@@ -52,8 +52,11 @@ async fn post_as(stack: &Stack, key: &str, path: &str) -> reqwest::Response {
     call_as(stack, key, Method::POST, path, generate_body()).await
 }
 
-/// The call was refused with `403 PERMISSION_DENIED` naming `named`, and nothing reached Vertex.
-async fn assert_forbidden(stack: &Stack, response: reqwest::Response, named: &str) {
+/// `method path` with `body`, as `key` on a stack with the two teams, is refused with
+/// `403 PERMISSION_DENIED` naming `named`, and nothing reaches Vertex.
+async fn assert_forbidden(key: &str, method: Method, path: &str, body: Value, named: &str) {
+    let stack = Stack::with_config(two_teams()).await;
+    let response = call_as(&stack, key, method, path, body).await;
     let (code, status, message) = google_error(response).await;
     assert_eq!(
         (code, status.as_str()),
@@ -81,53 +84,48 @@ async fn a_team_calls_the_models_its_key_lists() {
 
 #[tokio::test]
 async fn a_model_outside_the_keys_models_in_the_short_path_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
-    let response = post_as(&stack, TEAM_B_KEY, FLASH).await;
-    assert_forbidden(&stack, response, "flash").await;
+    assert_forbidden(TEAM_B_KEY, Method::POST, FLASH, generate_body(), "flash").await;
 }
 
 #[tokio::test]
 async fn a_model_outside_the_keys_models_in_the_full_path_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
-    let path = "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent";
-    let response = post_as(&stack, TEAM_A_KEY, path).await;
-    assert_forbidden(&stack, response, "gemini-2.5-pro").await;
+    assert_forbidden(TEAM_A_KEY, Method::POST, "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.5-pro:generateContent", generate_body(), "gemini-2.5-pro").await;
 }
 
 #[tokio::test]
 async fn a_model_outside_the_keys_models_in_the_publishers_path_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
-    let path = "/vertex_ai/publishers/google/models/flash:streamGenerateContent?alt=sse";
-    let response = post_as(&stack, TEAM_B_KEY, path).await;
-    assert_forbidden(&stack, response, "flash").await;
+    assert_forbidden(
+        TEAM_B_KEY,
+        Method::POST,
+        "/vertex_ai/publishers/google/models/flash:streamGenerateContent?alt=sse",
+        generate_body(),
+        "flash",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn an_openai_body_naming_an_alias_outside_the_keys_models_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
-    let response = call_as(
-        &stack,
+    assert_forbidden(
         TEAM_B_KEY,
         Method::POST,
         OPENAI_CHAT,
         openai_chat("flash"),
+        "flash",
     )
     .await;
-    assert_forbidden(&stack, response, "flash").await;
 }
 
 #[tokio::test]
 async fn an_openai_body_naming_a_google_model_outside_the_keys_models_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
-    let response = call_as(
-        &stack,
+    assert_forbidden(
         TEAM_A_KEY,
         Method::POST,
         OPENAI_CHAT,
         openai_chat("google/gemini-2.5-pro"),
+        "gemini-2.5-pro",
     )
     .await;
-    assert_forbidden(&stack, response, "gemini-2.5-pro").await;
 }
 
 #[tokio::test]
@@ -148,11 +146,16 @@ async fn an_openai_body_naming_a_listed_alias_with_the_google_prefix_is_forwarde
 /// The Anthropic SDK's `:rawPredict` names its model in the path like any model method.
 #[tokio::test]
 async fn an_anthropic_model_outside_the_keys_models_is_403_naming_it() {
-    let stack = Stack::with_config(two_teams()).await;
     let path = "/vertex_ai/v1/projects/proj-alpha/locations/us-east5/publishers/anthropic/models/claude-sonnet-4@20250514:rawPredict";
     let body = json!({"anthropic_version": "vertex-2023-10-16", "max_tokens": 16, "messages": [{"role": "user", "content": "hello"}]});
-    let response = call_as(&stack, TEAM_A_KEY, Method::POST, path, body).await;
-    assert_forbidden(&stack, response, "claude-sonnet-4@20250514").await;
+    assert_forbidden(
+        TEAM_A_KEY,
+        Method::POST,
+        path,
+        body,
+        "claude-sonnet-4@20250514",
+    )
+    .await;
 }
 
 /// `?model=` fixes the session's model at the upgrade: one the key may not use is refused
@@ -206,25 +209,20 @@ async fn a_live_setup_for_a_model_outside_the_keys_models_closes_with_1008() {
 
 #[tokio::test]
 async fn a_project_outside_the_keys_projects_is_403() {
-    let stack = Stack::with_config(two_teams()).await;
-    let path = "/vertex_ai/v1/projects/proj-beta/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent";
-    let response = post_as(&stack, TEAM_A_KEY, path).await;
-    assert_forbidden(&stack, response, "proj-beta").await;
+    assert_forbidden(TEAM_A_KEY, Method::POST, "/vertex_ai/v1/projects/proj-beta/locations/europe-west4/publishers/google/models/gemini-2.0-flash:generateContent", generate_body(), "proj-beta").await;
 }
 
 /// A call that names no model (caches, batch jobs) is governed by `projects` alone.
 #[tokio::test]
 async fn a_resource_call_in_a_project_outside_the_keys_projects_is_403() {
-    let stack = Stack::with_config(two_teams()).await;
-    let response = call_as(
-        &stack,
+    assert_forbidden(
         TEAM_A_KEY,
         Method::GET,
         "/vertex_ai/v1/projects/proj-beta/locations/europe-west4/batchPredictionJobs",
         json!({}),
+        "proj-beta",
     )
     .await;
-    assert_forbidden(&stack, response, "proj-beta").await;
 }
 
 #[tokio::test]
@@ -346,17 +344,28 @@ async fn early_in_a_minute() {
     .await;
 }
 
-/// The `retry-after` of a `429 RESOURCE_EXHAUSTED` refusal, in seconds.
-async fn retry_after_of_429(refused: reqwest::Response) -> u64 {
+/// The response is `429 RESOURCE_EXHAUSTED` with a `retry-after` of 1 to 60 seconds.
+async fn assert_exhausted_with_retry_after(refused: reqwest::Response) {
     let retry_after: u64 = refused
         .headers()
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("a retry-after header in seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
     let (code, status, _) = google_error(refused).await;
     assert_eq!((code, status.as_str()), (429, "RESOURCE_EXHAUSTED"));
-    retry_after
+}
+
+/// POST a generateContent body to `FLASH` as team-a, over `connection`.
+async fn post_flash_as_team_a(stack: &Stack, connection: &reqwest::Client) -> reqwest::Response {
+    connection
+        .post(stack.envoy.url(FLASH))
+        .header("x-api-key", TEAM_A_KEY)
+        .json(&generate_body())
+        .send()
+        .await
+        .expect("Envoy answers")
 }
 
 #[tokio::test]
@@ -367,27 +376,13 @@ async fn the_request_past_a_keys_rpm_is_429_with_retry_after_across_workers() {
     early_in_a_minute().await;
     // Opened with the unnamed key's requests, which team-a's limit does not count.
     let workers = stack.connections_on_two_workers(FLASH).await;
-    for client in [&workers.first, &workers.second, &workers.first] {
-        let response = client
-            .post(stack.envoy.url(FLASH))
-            .header("x-api-key", TEAM_A_KEY)
-            .json(&generate_body())
-            .send()
-            .await
-            .expect("Envoy answers");
+    for connection in [&workers.first, &workers.second, &workers.first] {
+        let response = post_flash_as_team_a(&stack, connection).await;
         assert_eq!(response.status(), 200);
     }
-    let refused = workers
-        .second
-        .post(stack.envoy.url(FLASH))
-        .header("x-api-key", TEAM_A_KEY)
-        .json(&generate_body())
-        .send()
-        .await
-        .expect("Envoy answers");
+    let refused = post_flash_as_team_a(&stack, &workers.second).await;
     workers.assert_still_the_only_connections(&stack).await;
-    let retry_after = retry_after_of_429(refused).await;
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_exhausted_with_retry_after(refused).await;
     // Another key is not held back by team-a's limit.
     assert_eq!(post_as(&stack, TEAM_B_KEY, BETA_PRO).await.status(), 200);
 }
@@ -424,7 +419,5 @@ async fn a_key_whose_tpm_a_live_session_spent_gets_429_with_retry_after() {
     // The worker counts the closed session and spends its tokens at once, before it hands
     // its counters to Envoy.
     stack.filter_stats_after("live.sessions_closed", 1).await;
-    let refused = post_as(&stack, TEAM_A_KEY, FLASH).await;
-    let retry_after = retry_after_of_429(refused).await;
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_exhausted_with_retry_after(post_as(&stack, TEAM_A_KEY, FLASH).await).await;
 }

@@ -317,20 +317,27 @@ const POOLED: &str = "/vertex_ai/models/pooled:generateContent";
 const US: &str = "us-central1-aiplatform.googleapis.com";
 const EU: &str = "europe-west4-aiplatform.googleapis.com";
 
+/// Requests `ids` to `pooled`, each with the `:authority` it was sent to.
+fn pooled_authorities(
+    w: &Rc<WorkerState<MockHost>>,
+    ids: std::ops::RangeInclusive<u32>,
+) -> Vec<String> {
+    ids.map(|id| {
+        arrive(w, id, &post(POOLED));
+        host(w)
+            .request(id)
+            .header(":authority")
+            .unwrap()
+            .to_string()
+    })
+    .collect()
+}
+
 #[test]
 fn requests_to_an_alias_with_several_deployments_go_to_each() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);
-    let authorities: Vec<String> = (1..=40)
-        .map(|id| {
-            arrive(&w, id, &post(POOLED));
-            host(&w)
-                .request(id)
-                .header(":authority")
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let authorities = pooled_authorities(&w, 1..=40);
     let us = authorities.iter().filter(|a| *a == US).count();
     let eu = authorities.iter().filter(|a| *a == EU).count();
     assert_eq!(us + eu, 40);
@@ -383,16 +390,7 @@ fn a_429_envoy_made_itself_cools_no_deployment_down() {
         respond(&w, &mut request, id, 429);
     }
     assert_eq!(proxy.metric("shared_changes"), 0);
-    let authorities: Vec<String> = (21..=60)
-        .map(|id| {
-            arrive(&w, id, &post(POOLED));
-            host(&w)
-                .request(id)
-                .header(":authority")
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let authorities = pooled_authorities(&w, 21..=60);
     assert!(authorities.iter().any(|a| a == US) && authorities.iter().any(|a| a == EU));
 }
 
