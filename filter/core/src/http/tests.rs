@@ -317,20 +317,27 @@ const POOLED: &str = "/vertex_ai/models/pooled:generateContent";
 const US: &str = "us-central1-aiplatform.googleapis.com";
 const EU: &str = "europe-west4-aiplatform.googleapis.com";
 
+/// Requests `ids` to `pooled`, each with the `:authority` it was sent to.
+fn pooled_authorities(
+    w: &Rc<WorkerState<MockHost>>,
+    ids: std::ops::RangeInclusive<u32>,
+) -> Vec<String> {
+    ids.map(|id| {
+        arrive(w, id, &post(POOLED));
+        host(w)
+            .request(id)
+            .header(":authority")
+            .unwrap()
+            .to_string()
+    })
+    .collect()
+}
+
 #[test]
 fn requests_to_an_alias_with_several_deployments_go_to_each() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);
-    let authorities: Vec<String> = (1..=40)
-        .map(|id| {
-            arrive(&w, id, &post(POOLED));
-            host(&w)
-                .request(id)
-                .header(":authority")
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let authorities = pooled_authorities(&w, 1..=40);
     let us = authorities.iter().filter(|a| *a == US).count();
     let eu = authorities.iter().filter(|a| *a == EU).count();
     assert_eq!(us + eu, 40);
@@ -371,6 +378,34 @@ fn a_429_to_an_alias_with_several_deployments_cools_its_deployment_down() {
         host(&w).request(next).header(":authority") == Some(EU)
     });
     assert!(back, "the deployment serves again once its cooldown ended");
+}
+
+#[test]
+fn a_429_envoy_made_itself_cools_no_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    for id in 1..=20 {
+        let (mut request, _) = arrive(&w, id, &post(POOLED));
+        host(&w).set_local_reply(id);
+        respond(&w, &mut request, id, 429);
+    }
+    assert_eq!(proxy.metric("shared_changes"), 0);
+    let authorities = pooled_authorities(&w, 21..=60);
+    assert!(authorities.iter().any(|a| a == US) && authorities.iter().any(|a| a == EU));
+}
+
+#[test]
+fn where_an_answer_came_from_is_read_only_for_a_429_or_503_to_a_deployment() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut plain, _) = arrive(&w, 1, &post(FLASH));
+    respond(&w, &mut plain, 1, 429);
+    let (mut pooled, _) = arrive(&w, 2, &post(POOLED));
+    respond(&w, &mut pooled, 2, 200);
+    assert_eq!(host(&w).origin_reads(), 0);
+    let (mut refused, _) = arrive(&w, 3, &post(POOLED));
+    respond(&w, &mut refused, 3, 503);
+    assert_eq!(host(&w).origin_reads(), 1);
 }
 
 #[test]

@@ -145,6 +145,25 @@ fn bodies_that_are_not_one_json_object_with_a_string_model_are_invalid() {
 }
 
 #[test]
+fn a_model_with_a_control_character_or_outside_the_segment_rules_is_invalid() {
+    for model in [
+        "flash\n[2026] \"POST /x\" 200 client=team-b",
+        "gemini\r\nx-forged: 1",
+        "gemini\t2.5",
+        "gemini\u{0}",
+        "google/gemini 2.5",
+        "google//gemini",
+        "google/../gemini",
+        "",
+    ] {
+        let body = json!({"model": model}).to_string();
+        let e = decide(&config(), &call(None, None), body.as_bytes(), first).unwrap_err();
+        assert_eq!(e.status, Status::InvalidArgument, "{model:?}");
+        assert!(!e.message.contains('\n'), "{}", e.message);
+    }
+}
+
+#[test]
 fn a_body_over_the_bound_is_too_large() {
     let mut body = br#"{"model":"flash","x":""#.to_vec();
     body.resize(MAX_BODY + 1, b'a');
