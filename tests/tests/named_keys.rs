@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use vertex_passthrough_tests::stack::{
-    client_key_hash, generate_body, google_error, plugin_config, send_setup, Stack,
+    client_key_hash, generate_body, google_error, live_close, plugin_config, send_setup, Stack,
 };
 use vertex_passthrough_tests::wait;
 
@@ -191,18 +191,7 @@ async fn a_live_setup_for_a_model_outside_the_keys_models_closes_with_1008() {
         .send(Message::Text(setup.to_string()))
         .await
         .expect("the setup is sent");
-    let (code, reason) = loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("the session closes within 10 s")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => break (frame.code, frame.reason.to_string()),
-            Some(Ok(Message::Close(None))) => panic!("closed without a code"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => panic!("the session broke instead of closing: {e}"),
-            None => panic!("the connection ended without a close frame"),
-        }
-    };
+    let (code, reason) = live_close(&mut socket).await;
     assert_eq!(code, CloseCode::Policy);
     assert!(reason.contains("gemini-2.5-pro"), "{reason}");
 }
