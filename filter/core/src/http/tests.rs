@@ -6,30 +6,27 @@ use crate::live::frame::Opcode;
 use crate::live::test_frames::client;
 use crate::mock::{MockHost, MockProxy};
 use crate::request_headers::MARKER_HEADER;
+use crate::test_config;
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/models/flash:generateContent";
 const FETCHED: &str = "/vertex_ai/models/meta:generateContent";
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "fetched": {"type": "metadata_server"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}},
             {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash-001", "vertex_location": "europe-west4"}},
             {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "us-central1"}},
             {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "europe-west4"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
@@ -623,7 +620,7 @@ fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
         "api_keys": [{"name": "team-a", "key": "sk-a", "tpm": 10}],
     });
     let proxy = MockProxy::new();
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let w = Rc::new(WorkerState::new(proxy.worker(), config));
     let mut headers = upgrade("/vertex_ai/live?model=flash");
     headers[3] = ("x-api-key", "sk-a");
@@ -660,7 +657,7 @@ fn team_a_worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
         ],
         "api_keys": [{"name": "team-a", "key": "sk-test", "models": ["flash"]}],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     Rc::new(WorkerState::new(proxy.worker(), config))
 }
 

@@ -1,22 +1,19 @@
 use super::*;
 use crate::routing::path::OpenAiApi;
+use crate::test_config;
 use serde_json::{json, Value};
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "beta": {"type": "access_token", "token": "t-beta"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}},
             {"model_name": "beta-flash", "litellm_params": {"model": "gemini-2.5-flash", "vertex_project": "proj-beta", "vertex_location": "europe-west4", "vertex_credentials": "beta"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn call(project: Option<&str>, location: Option<&str>) -> OpenAiCall {
@@ -194,7 +191,7 @@ fn an_alias_with_several_deployments_goes_to_the_one_picked() {
         ],
         "api_keys": ["sk-test"],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let r = decide(&config, &call(None, None), br#"{"model":"pool"}"#, |pool| {
         assert_eq!(pool, 0);
         1
