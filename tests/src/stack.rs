@@ -315,6 +315,30 @@ pub async fn google_error(response: reqwest::Response) -> (u16, String, String) 
 pub type LiveSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The code and reason of the Close frame that ends a Live session, within 10 s; other
+/// messages skipped. Panics if the session ends any other way.
+pub async fn live_close(
+    socket: &mut LiveSocket,
+) -> (
+    tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode,
+    String,
+) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("the session closes within 10 s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return (frame.code, frame.reason.to_string()),
+            Some(Ok(Message::Close(None))) => panic!("closed without a code"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => panic!("the session broke instead of closing: {e}"),
+            None => panic!("the connection ended without a close frame"),
+        }
+    }
+}
+
 /// The next JSON message the server sends on a Live session (text or binary frame), within
 /// 10 s; pings and pongs skipped. Panics on anything else, a close included.
 pub async fn next_live_json(socket: &mut LiveSocket) -> Value {

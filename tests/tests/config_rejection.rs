@@ -99,100 +99,170 @@ async fn check_reports_what_envoy_refuses_with() {
     let mut config = plugin_config();
     config["model_list"][2]["litellm_params"]["vertex_credentials"] = json!("gamma");
     table.push(("unknown credential", config));
-    // Named keys.
-    let named: [(&str, Value); 10] = [
-        ("named key without a name", json!({"key": "sk-team-a"})),
-        (
-            "named key with a bad name",
-            json!({"name": "Team A", "key": "sk-team-a"}),
-        ),
-        (
-            "named key with an unknown field",
-            json!({"name": "team-a", "key": "sk-team-a", "budget": 10}),
-        ),
-        (
-            "named key with key and key_env",
-            json!({"name": "team-a", "key": "sk-team-a", "key_env": "TEAM_A_KEY"}),
-        ),
-        (
-            "named key with neither key nor key_env",
-            json!({"name": "team-a"}),
-        ),
-        (
-            "named key whose key_env is not set",
-            json!({"name": "team-a", "key_env": "NOT_IN_THE_VM"}),
-        ),
-        (
-            "named key with rpm 0",
-            json!({"name": "team-a", "key": "sk-team-a", "rpm": 0}),
-        ),
-        (
-            "named key with tpm not a number",
-            json!({"name": "team-a", "key": "sk-team-a", "tpm": "lots"}),
-        ),
-        (
-            "named key with no models",
-            json!({"name": "team-a", "key": "sk-team-a", "models": []}),
-        ),
-        (
-            "named key with a project not served",
-            json!({"name": "team-a", "key": "sk-team-a", "projects": ["someone-elses"]}),
-        ),
-    ];
-    for (case, key) in named {
-        let mut config = plugin_config();
-        config["api_keys"] = json!([config["api_keys"][0].clone(), key]);
-        table.push((case, config));
-    }
-    let mut config = plugin_config();
-    config["api_keys"] = json!([
-        {"name": "team-a", "key": "sk-team-a"},
-        {"name": "team-a", "key": "sk-team-b"},
-    ]);
-    table.push(("two named keys with one name", config));
-
-    let vm_env = |name: &str| (name == "SA_BETA_KEY").then(|| SERVICE_ACCOUNT_B_JSON.to_string());
     for (case, config) in table {
-        let error = vp_config::check(&config.to_string(), &vm_env)
-            .err()
-            .unwrap_or_else(|| panic!("{case}: check accepts it"));
-        let log = rejection_log(config).await;
+        refused_as_check_says(case, config).await;
+    }
+}
+
+/// Envoy's log once it refused `config`, its config error line checked to say what
+/// `vp-config check` says (the VM env is the process env `check` reads).
+async fn refused_as_check_says(case: &str, config: Value) -> String {
+    let vm_env = |name: &str| (name == "SA_BETA_KEY").then(|| SERVICE_ACCOUNT_B_JSON.to_string());
+    let error = vp_config::check(&config.to_string(), &vm_env)
+        .err()
+        .unwrap_or_else(|| panic!("{case}: check accepts it"));
+    let log = rejection_log(config).await;
+    let line = config_error_line(&log);
+    assert!(
+        line.contains(&error.to_string()),
+        "{case}: check says\n  {error}\nEnvoy says\n  {line}"
+    );
+    log
+}
+
+/// The plain key every bad named key below holds: it must never reach Envoy's log.
+const SECRET_KEY: &str = "sk-team-a-must-not-be-logged";
+
+/// Named keys that do not validate, each after the usual unnamed key (so at `api_keys[1]`), and
+/// the field the refusal must name.
+fn bad_named_keys() -> Vec<(&'static str, Value, &'static str)> {
+    let key = SECRET_KEY;
+    let long_name = "a".repeat(65);
+    vec![
+        (
+            "unknown field",
+            json!([{"name": "team-a", "key": key, "budget": 10}]),
+            "api_keys[1].budget",
+        ),
+        ("no name", json!([{"key": key}]), "api_keys[1].name"),
+        (
+            "empty name",
+            json!([{"name": "", "key": key}]),
+            "api_keys[1].name",
+        ),
+        (
+            "name too long",
+            json!([{"name": long_name, "key": key}]),
+            "api_keys[1].name",
+        ),
+        (
+            "name with capitals and a space",
+            json!([{"name": "Team A", "key": key}]),
+            "api_keys[1].name",
+        ),
+        (
+            "name not a string",
+            json!([{"name": 7, "key": key}]),
+            "api_keys[1].name",
+        ),
+        (
+            "two keys with one name",
+            json!([{"name": "team-a", "key": key}, {"name": "team-a", "key": "sk-team-b-other"}]),
+            "api_keys[2].name",
+        ),
+        (
+            "one key under two names",
+            json!([{"name": "team-a", "key": key}, {"name": "team-b", "key": key}]),
+            "api_keys[2]",
+        ),
+        (
+            "key and key_env",
+            json!([{"name": "team-a", "key": key, "key_env": "TEAM_A_KEY"}]),
+            "api_keys[1]",
+        ),
+        (
+            "neither key nor key_env",
+            json!([{"name": "team-a"}]),
+            "api_keys[1]",
+        ),
+        (
+            "key_env not set in the VM",
+            json!([{"name": "team-a", "key_env": "NOT_IN_THE_VM"}]),
+            "api_keys[1].key_env",
+        ),
+        (
+            "key with a space",
+            json!([{"name": "team-a", "key": format!("{key} x")}]),
+            "api_keys[1].key",
+        ),
+        (
+            "models not a list",
+            json!([{"name": "team-a", "key": key, "models": "flash"}]),
+            "api_keys[1].models",
+        ),
+        (
+            "models empty",
+            json!([{"name": "team-a", "key": key, "models": []}]),
+            "api_keys[1].models",
+        ),
+        (
+            "an empty models entry",
+            json!([{"name": "team-a", "key": key, "models": ["flash", ""]}]),
+            "api_keys[1].models[1]",
+        ),
+        (
+            "a model that is no alias or model id",
+            json!([{"name": "team-a", "key": key, "models": ["flash", "../etc"]}]),
+            "api_keys[1].models[1]",
+        ),
+        (
+            "rpm 0",
+            json!([{"name": "team-a", "key": key, "rpm": 0}]),
+            "api_keys[1].rpm",
+        ),
+        (
+            "rpm negative",
+            json!([{"name": "team-a", "key": key, "rpm": -5}]),
+            "api_keys[1].rpm",
+        ),
+        (
+            "rpm a string",
+            json!([{"name": "team-a", "key": key, "rpm": "600"}]),
+            "api_keys[1].rpm",
+        ),
+        (
+            "tpm a fraction",
+            json!([{"name": "team-a", "key": key, "tpm": 1.5}]),
+            "api_keys[1].tpm",
+        ),
+        (
+            "tpm a string",
+            json!([{"name": "team-a", "key": key, "tpm": "lots"}]),
+            "api_keys[1].tpm",
+        ),
+        (
+            "projects with an invalid project",
+            json!([{"name": "team-a", "key": key, "projects": ["Proj_A"]}]),
+            "api_keys[1].projects[0]",
+        ),
+        (
+            "projects with a project not served",
+            json!([{"name": "team-a", "key": key, "projects": ["someone-elses"]}]),
+            "api_keys[1].projects[0]",
+        ),
+        (
+            "an entry neither a key nor an object",
+            json!([42]),
+            "api_keys[1]",
+        ),
+    ]
+}
+
+/// Each bad named key makes Envoy refuse the config with a line that names its field (as
+/// `vp-config check` does), and the plain key appears nowhere in Envoy's log.
+#[tokio::test]
+async fn every_bad_named_key_is_refused_naming_its_field_and_never_its_key() {
+    for (case, keys, field) in bad_named_keys() {
+        let mut config = plugin_config();
+        let mut api_keys = vec![config["api_keys"][0].clone()];
+        api_keys.extend(keys.as_array().cloned().unwrap_or_default());
+        config["api_keys"] = Value::Array(api_keys);
+        let log = refused_as_check_says(case, config).await;
         let line = config_error_line(&log);
+        assert!(line.contains(&format!("`{field}`:")), "{case}: {line}");
         assert!(
-            line.contains(&error.to_string()),
-            "{case}: check says\n  {error}\nEnvoy says\n  {line}"
+            !log.contains(SECRET_KEY),
+            "{case}: the key is in Envoy's log"
         );
     }
-}
-
-#[tokio::test]
-async fn a_named_key_with_a_bad_model_is_named() {
-    let mut config = plugin_config();
-    config["api_keys"] = json!([
-        config["api_keys"][0].clone(),
-        {"name": "team-a", "key": "sk-team-a-secret", "models": ["flash", "../etc"]},
-    ]);
-    let log = rejection_log(config).await;
-    let line = config_error_line(&log);
-    assert!(line.contains("api_keys[1].models[1]"), "{line}");
-    assert!(!log.contains("sk-team-a-secret"));
-}
-
-#[tokio::test]
-async fn a_named_key_with_a_bad_name_is_named() {
-    let mut config = plugin_config();
-    config["api_keys"] = json!([{"name": "Team A", "key": "sk-team-a-secret"}]);
-    let log = rejection_log(config).await;
-    let line = config_error_line(&log);
-    assert!(line.contains("api_keys[0].name"), "{line}");
-    assert!(!log.contains("sk-team-a-secret"));
-}
-
-#[tokio::test]
-async fn a_named_key_with_a_project_not_served_is_named() {
-    let mut config = plugin_config();
-    config["api_keys"] =
-        json!([{"name": "team-a", "key": "sk-team-a-secret", "projects": ["someone-elses"]}]);
-    let log = rejection_log(config).await;
-    assert!(config_error_line(&log).contains("api_keys[0].projects[0]"));
 }

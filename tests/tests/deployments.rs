@@ -324,27 +324,23 @@ async fn a_live_setup_naming_the_alias_gets_the_sessions_deployment() {
     );
 }
 
-/// The LiteLLM router config the README shows under "Load balancing across regions and
-/// projects", as YAML.
-fn readme_router_config() -> Value {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let section = readme
-        .split("## Load balancing across regions and projects")
-        .nth(1)
-        .expect("the README's load-balancing section");
-    let yaml = section
+/// The LiteLLM router config docs/load-balancing.md shows, as YAML.
+fn documented_router_config() -> Value {
+    let page = std::fs::read_to_string(repo_root().join("docs/load-balancing.md"))
+        .expect("docs/load-balancing.md");
+    let yaml = page
         .split("```yaml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
         .expect("a YAML block in it");
-    serde_yaml::from_str(yaml).expect("the README's YAML parses")
+    serde_yaml::from_str(yaml).expect("the page's YAML parses")
 }
 
 #[tokio::test]
-async fn the_readmes_litellm_router_config_loads_and_spreads_by_rpm() {
+async fn the_documented_litellm_router_config_loads_and_spreads_by_rpm() {
     let mut config = plugin_config();
-    config["model_list"] = readme_router_config()["model_list"].clone();
-    // The README's projects, served by the emulator to service account A.
+    config["model_list"] = documented_router_config()["model_list"].clone();
+    // The page's projects, served by the emulator to service account A.
     let stack = Stack::start_with(StackOptions {
         plugin_config: config,
         emulator: EmulatorOptions {

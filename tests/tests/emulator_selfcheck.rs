@@ -20,6 +20,8 @@ use vertex_passthrough_tests::wait;
 
 const REGIONAL_HOST: &str = "us-central1-aiplatform.googleapis.com";
 const GLOBAL_HOST: &str = "aiplatform.googleapis.com";
+const SEARCH_HOST: &str = "discoveryengine.googleapis.com";
+const US_SEARCH_HOST: &str = "us-discoveryengine.googleapis.com";
 const GENERATE_PATH: &str =
     "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
 const STREAM_PATH: &str = "/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:streamGenerateContent?alt=sse";
@@ -142,9 +144,10 @@ fn vertex_client(emulator: &Emulator, http1_only: bool) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(emulator.ca_pem().as_bytes()).unwrap();
     let mut builder = reqwest::Client::builder()
         .tls_built_in_root_certs(false)
-        .add_root_certificate(ca)
-        .resolve(REGIONAL_HOST, emulator.vertex_addr)
-        .resolve(GLOBAL_HOST, emulator.vertex_addr);
+        .add_root_certificate(ca);
+    for host in [REGIONAL_HOST, GLOBAL_HOST, SEARCH_HOST, US_SEARCH_HOST] {
+        builder = builder.resolve(host, emulator.vertex_addr);
+    }
     if http1_only {
         builder = builder.http1_only();
     }
@@ -674,6 +677,40 @@ async fn wrong_host_for_the_location_is_rejected() {
     let (status, body) = post_vertex(&emulator, GLOBAL_HOST, GENERATE_PATH, Some(&token)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["status"], "INVALID_ARGUMENT");
+}
+
+#[tokio::test]
+async fn resource_and_search_calls_on_the_wrong_host_or_in_another_project_are_refused() {
+    let emulator = start().await;
+    let token = token_for_a(&emulator).await;
+    let caches = "/v1/projects/proj-alpha/locations/us-central1/cachedContents";
+    let search = "/v1/projects/proj-alpha/locations/us/collections/default_collection/engines/e/servingConfigs/default_search:search";
+    let other_project = |path: &str| path.replace("proj-alpha", "proj-beta");
+    for (host, path, refusal) in [
+        (GLOBAL_HOST, caches.to_string(), "INVALID_ARGUMENT"),
+        (REGIONAL_HOST, other_project(caches), "PERMISSION_DENIED"),
+        (
+            "discoveryengine.googleapis.com",
+            search.to_string(),
+            "INVALID_ARGUMENT",
+        ),
+        (
+            "us-discoveryengine.googleapis.com",
+            other_project(search),
+            "PERMISSION_DENIED",
+        ),
+    ] {
+        let (_, body) = post_vertex(&emulator, host, &path, Some(&token)).await;
+        assert_eq!(body["error"]["status"], refusal, "{host}{path}: {body}");
+    }
+    let (status, body) = post_vertex(
+        &emulator,
+        "us-discoveryengine.googleapis.com",
+        search,
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

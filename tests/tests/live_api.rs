@@ -9,7 +9,9 @@ use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::emulator::{
     live_echo, live_prompt_tokens, EmulatorOptions, LiveSession, LIVE_RESPONSE_TOKENS,
 };
-use vertex_passthrough_tests::stack::{generate_body, send_setup, LiveSocket, Stack, StackOptions};
+use vertex_passthrough_tests::stack::{
+    generate_body, live_close, send_setup, LiveSocket, Stack, StackOptions,
+};
 
 const LIVE_MODEL: &str = "gemini-2.0-flash-live-preview-04-09";
 const V1BETA1_PATH: &str = "/ws/google.cloud.aiplatform.v1beta1.LlmBidiService/BidiGenerateContent";
@@ -22,21 +24,6 @@ async fn setup(socket: &mut LiveSocket, model: &str) -> Value {
     let setup =
         json!({"setup": {"model": model, "generationConfig": {"responseModalities": ["AUDIO"]}}});
     send_setup(socket, &setup).await
-}
-
-async fn close_of(socket: &mut LiveSocket) -> (CloseCode, String) {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("the session closes within 10 s")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => return (frame.code, frame.reason.to_string()),
-            Some(Ok(Message::Close(None))) => panic!("closed without a code"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => panic!("the session broke instead of closing: {e}"),
-            None => panic!("the connection ended without a close frame"),
-        }
-    }
 }
 
 fn only_session(stack: &Stack) -> LiveSession {
@@ -182,7 +169,7 @@ async fn close_after_first_message(
 ) -> (CloseCode, String) {
     let mut socket = stack.live_connect(path).await.unwrap();
     socket.send(Message::Text(first)).await.unwrap();
-    close_of(&mut socket).await
+    live_close(&mut socket).await
 }
 
 /// The emulated Vertex refuses these setups too; what matters is that the filter sent none.

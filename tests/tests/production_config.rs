@@ -15,10 +15,10 @@ use vertex_passthrough_tests::emulator::{
     Emulator, EmulatorOptions, TokenEndpoint, SERVICE_ACCOUNT_A_JSON,
 };
 use vertex_passthrough_tests::harness::{
-    json_diff, load_yaml, production_config, production_edit_paths, repo_root, Envoy, EnvoyOptions,
-    ProductionEdits, PRODUCTION,
+    apply_edits, json_diff, load_yaml, plugin_config_of, production_config, production_edit_paths,
+    repo_root, Edit, Envoy, EnvoyOptions, ProductionEdits, PRODUCTION,
 };
-use vertex_passthrough_tests::stack::send_setup;
+use vertex_passthrough_tests::stack::{google_error, send_setup};
 
 /// envoy/envoy.yaml's one client key: its api_keys entry is sha256("replace-me").
 const SHIPPED_KEY: &str = "replace-me";
@@ -71,6 +71,12 @@ impl Production {
     /// envoy/envoy.yaml with the VM env of a deployment: the key, the project and, if given,
     /// VERTEXAI_LOCATION.
     async fn start(location: Option<&str>) -> Production {
+        Production::start_with(location, |_| {}).await
+    }
+
+    /// `start`, with the shipped plugin config changed by `plugin` (keys or aliases a test
+    /// needs); the rest of envoy/envoy.yaml as shipped.
+    async fn start_with(location: Option<&str>, plugin: impl FnOnce(&mut Value)) -> Production {
         let emulator = emulator_on_port_443().await;
         let ip = |addr: SocketAddr| match addr {
             SocketAddr::V4(v4) => *v4.ip(),
@@ -84,11 +90,15 @@ impl Production {
             ("*-discoveryengine.googleapis.com", ip(emulator.vertex_addr)),
         ]);
         let dns = DnsServer::start(zone).await.expect("the DNS server starts");
-        let config = production_config(&ProductionEdits {
+        let mut config = production_config(&ProductionEdits {
             ca: emulator.ca_pem_path.clone(),
             dns: dns.addr,
         })
         .expect("envoy/envoy.yaml renders");
+        let mut plugin_config = plugin_config_of(&config).expect("the shipped plugin config");
+        plugin(&mut plugin_config);
+        apply_edits(&mut config, &[Edit::PluginConfig(plugin_config)])
+            .expect("the plugin config is replaced");
         let mut env = vec![
             ("VERTEX_SA_KEY", SERVICE_ACCOUNT_A_JSON),
             ("VERTEXAI_PROJECT", PROJECT),
@@ -591,4 +601,98 @@ async fn a_key_sent_in_the_query_string_stays_out_of_the_access_log() {
     let log = prod.envoy.log();
     assert!(!log.contains("query-only-key"), "a refused key was logged");
     assert!(!log.contains(SHIPPED_KEY), "the client key was logged");
+}
+
+/// A second client key, beside the shipped one.
+const TEAM_KEY: &str = "sk-team-b-0123456789";
+
+fn with_a_second_client(plugin: &mut Value) {
+    plugin["api_keys"]
+        .as_array_mut()
+        .expect("the shipped api_keys")
+        .push(json!({"name": "team-b", "key": TEAM_KEY}));
+}
+
+/// Posts to `path` as `key`, a batch at a time, until Envoy's rate limit answers: returns
+/// that answer. The shipped bucket is generous, and refills while the batches go.
+async fn until_rate_limited(prod: &Production, key: &str, path: &str) -> reqwest::Response {
+    const BATCH: usize = 25;
+    let headers = [("x-api-key", key)];
+    for _ in 0..100 {
+        let batch = (0..BATCH).map(|_| prod.post(path, &headers, generate_body()));
+        for response in futures_util::future::join_all(batch).await {
+            match response.status().as_u16() {
+                200 => {}
+                429 => return response,
+                other => panic!("{other}: {}", response.text().await.unwrap_or_default()),
+            }
+        }
+    }
+    panic!(
+        "{} requests and no 429 from Envoy's rate limit",
+        100 * BATCH
+    );
+}
+
+/// envoy.yaml's rate limit keeps a bucket per client and model: once one is empty, its calls
+/// get Google's error shape, and another client, or the same client with another model, is
+/// still served.
+#[tokio::test]
+async fn envoys_rate_limit_refuses_one_client_and_model_in_googles_shape() {
+    let prod = Production::start_with(None, with_a_second_client).await;
+    let flash = "/vertex_ai/models/gemini-flash:generateContent";
+    let refused = until_rate_limited(&prod, SHIPPED_KEY, flash).await;
+    let (code, status, message) = google_error(refused).await;
+    assert_eq!(
+        (code, status.as_str()),
+        (429, "RESOURCE_EXHAUSTED"),
+        "{message}"
+    );
+    let served = |key: &'static str, path: &'static str| {
+        let prod = &prod;
+        async move {
+            prod.post(path, &[("x-api-key", key)], generate_body())
+                .await
+                .status()
+        }
+    };
+    assert_eq!(served(TEAM_KEY, flash).await, 200, "another client");
+    let other_model = "/vertex_ai/models/gemini-2.5-pro:generateContent";
+    assert_eq!(served(SHIPPED_KEY, other_model).await, 200, "another model");
+}
+
+/// Envoy's own 429 says nothing about Vertex: a deployment whose calls Envoy's rate limit
+/// refused is not put in cooldown, and keeps its share of the alias's calls.
+#[tokio::test]
+async fn envoys_rate_limit_leaves_every_deployment_serving() {
+    let prod = Production::start_with(None, |plugin| {
+        with_a_second_client(plugin);
+        let pool = |location: &str| {
+            json!({"model_name": "gemini-pool", "litellm_params": {"model": "gemini-2.5-flash", "vertex_location": location}})
+        };
+        let models = plugin["model_list"].as_array_mut().expect("a model_list");
+        models.push(pool("us-central1"));
+        models.push(pool("europe-west4"));
+    })
+    .await;
+    let path = "/vertex_ai/models/gemini-pool:generateContent";
+    until_rate_limited(&prod, SHIPPED_KEY, path).await;
+    let before = prod.emulator.vertex_requests().len();
+    for _ in 0..30 {
+        let response = prod
+            .post(path, &[("x-api-key", TEAM_KEY)], generate_body())
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let hosts: std::collections::BTreeSet<String> = prod.emulator.vertex_requests()[before..]
+        .iter()
+        .map(|r| r.authority.clone())
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        [
+            "europe-west4-aiplatform.googleapis.com",
+            "us-central1-aiplatform.googleapis.com"
+        ]
+    );
 }

@@ -41,6 +41,9 @@ pub trait Host {
     fn set_request_header(&self, name: &str, value: Option<&str>);
     /// The `:status` of the current request's response.
     fn response_status(&self) -> Option<u16>;
+    /// Whether that response came from the upstream (Envoy's `response.code_details` is
+    /// `via_upstream`), not from Envoy or one of its filters.
+    fn response_from_upstream(&self) -> bool;
     /// The first `size` bytes of the current request's body or response body.
     fn body(&self, which: Body, size: usize) -> Vec<u8>;
     /// Replace the first `size` bytes of that body with `bytes`.

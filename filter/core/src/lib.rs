@@ -34,3 +34,5 @@ pub mod worker;
 
 #[cfg(test)]
 pub mod mock;
+#[cfg(test)]
+pub mod test_config;

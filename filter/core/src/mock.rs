@@ -51,6 +51,7 @@ impl MockProxy {
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
             body_reads: Cell::new(0),
+            origin_reads: Cell::new(0),
             metric_reads: Cell::new(0),
             clock_reads: Cell::new(0),
         }))
@@ -84,6 +85,8 @@ impl MockProxy {
 pub struct MockRequest {
     pub headers: Vec<(String, String)>,
     pub response_status: Option<u16>,
+    /// The response was made by Envoy or a filter (a local reply), not by the upstream.
+    pub local_reply: bool,
     pub request_body: Vec<u8>,
     pub response_body: Vec<u8>,
     /// The local response sent instead of forwarding.
@@ -130,6 +133,7 @@ pub struct MockWorker {
     status_reads: Cell<usize>,
     /// Reads of a request or response body.
     body_reads: Cell<usize>,
+    origin_reads: Cell<usize>,
     /// Reads of a metric's process-wide value.
     metric_reads: Cell<usize>,
     /// Reads of the clock.
@@ -191,6 +195,11 @@ impl MockHost {
         self.with_current(context_id, |r| r.response_status = Some(status));
     }
 
+    /// The response to `context_id` is Envoy's own, e.g. its local rate limit's 429.
+    pub fn set_local_reply(&self, context_id: u32) {
+        self.with_current(context_id, |r| r.local_reply = true);
+    }
+
     pub fn set_body(&self, context_id: u32, which: Body, bytes: &[u8]) {
         self.with_current(context_id, |r| match which {
             Body::Request => r.request_body = bytes.to_vec(),
@@ -240,6 +249,11 @@ impl MockHost {
         self.0.status_reads.get()
     }
 
+    /// Reads of where a response came from (`response_from_upstream`).
+    pub fn origin_reads(&self) -> usize {
+        self.0.origin_reads.get()
+    }
+
     fn current(&self, change: impl FnOnce(&mut MockRequest)) {
         let id = self.0.current.get();
         self.with_current(id, change);
@@ -284,6 +298,11 @@ impl Host for MockHost {
     fn response_status(&self) -> Option<u16> {
         self.0.status_reads.set(self.0.status_reads.get() + 1);
         self.request(self.0.current.get()).response_status
+    }
+
+    fn response_from_upstream(&self) -> bool {
+        self.0.origin_reads.set(self.0.origin_reads.get() + 1);
+        !self.request(self.0.current.get()).local_reply
     }
 
     fn body(&self, which: Body, size: usize) -> Vec<u8> {

@@ -5,7 +5,6 @@
 
 use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
-use std::sync::OnceLock;
 use vertex_passthrough_core::config::Config;
 use vertex_passthrough_core::live::{close_frame, resolve_setup_model, rewrite_setup};
 use vertex_passthrough_core::routing::{self, LiveTarget};
@@ -15,33 +14,38 @@ struct Fixture {
     sessions: Vec<LiveTarget>,
 }
 
+/// Built once per thread (the config holds `Rc`s, so it is no `static`) and kept.
 fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let config = config();
-        let sessions = [
-            "",
-            "?model=flash",
-            "?model=beta-pro",
-            "?model=live",
-            "?model=claude",
-            "?model=projects%2Fproj-alpha%2Flocations%2Feu%2Fpublishers%2Fgoogle%2Fmodels%2Fm",
-        ]
-        .iter()
-        .map(|query| {
-            routing::route(&config, "/vertex_ai", &format!("/live{query}"), true)
-                .map(|routed| match routed {
-                    routing::Routed::Forward(forward) => forward
-                        .live
-                        .clone()
-                        .expect("an upgrade resolves a Live route"),
-                    routing::Routed::ReadBody(_) => panic!("an upgrade reads no body"),
-                })
-                .unwrap_or_else(|e| panic!("session {query}: {e:?}"))
-        })
-        .collect();
-        Fixture { config, sessions }
+    thread_local! {
+        static FIXTURE: &'static Fixture = Box::leak(Box::new(build_fixture()));
+    }
+    FIXTURE.with(|fixture| *fixture)
+}
+
+fn build_fixture() -> Fixture {
+    let config = config();
+    let sessions = [
+        "",
+        "?model=flash",
+        "?model=beta-pro",
+        "?model=live",
+        "?model=claude",
+        "?model=projects%2Fproj-alpha%2Flocations%2Feu%2Fpublishers%2Fgoogle%2Fmodels%2Fm",
+    ]
+    .iter()
+    .map(|query| {
+        routing::route(&config, "/vertex_ai", &format!("/live{query}"), true)
+            .map(|routed| match routed {
+                routing::Routed::Forward(forward) => forward
+                    .live
+                    .clone()
+                    .expect("an upgrade resolves a Live route"),
+                routing::Routed::ReadBody(_) => panic!("an upgrade reads no body"),
+            })
+            .unwrap_or_else(|e| panic!("session {query}: {e:?}"))
     })
+    .collect();
+    Fixture { config, sessions }
 }
 
 fuzz_target!(|data: &[u8]| {

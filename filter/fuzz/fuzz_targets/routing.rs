@@ -9,16 +9,18 @@
 use fuzz_support::config;
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
-use std::sync::OnceLock;
 use vertex_passthrough_core::config::Config;
 use vertex_passthrough_core::error_response::ErrorResponse;
 use vertex_passthrough_core::routing::memo::RouteMemo;
 use vertex_passthrough_core::routing::openai_body;
 use vertex_passthrough_core::routing::{self, Routed};
 
+/// The config, built once per thread (it holds `Rc`s, so it is no `static`) and kept.
 fn fixture() -> &'static Config {
-    static CONFIG: OnceLock<Config> = OnceLock::new();
-    CONFIG.get_or_init(config)
+    thread_local! {
+        static CONFIG: &'static Config = Box::leak(Box::new(config()));
+    }
+    CONFIG.with(|config| *config)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -137,6 +139,14 @@ fn check(config: &Config, result: Result<routing::Destination, ErrorResponse>) {
     assert!(
         !path.contains("//") && path.split('/').all(|s| s != ".." && s != "."),
         "a path that could turn into another one upstream: {path:?}"
+    );
+    // The model becomes a header Envoy logs and rate-limits on.
+    assert!(
+        destination.model.as_deref().is_none_or(|model| model
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._@-".contains(&b))),
+        "model header {:?}",
+        destination.model
     );
     for pair in query.split('&') {
         let key = pair.split_once('=').map_or(pair, |(k, _)| k);

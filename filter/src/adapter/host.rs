@@ -106,6 +106,13 @@ impl Host for ProxyWasm {
         header(MapType::HttpResponseHeaders, ":status").and_then(|s| s.parse().ok())
     }
 
+    fn response_from_upstream(&self) -> bool {
+        hostcalls::get_property(vec!["response", "code_details"])
+            .ok()
+            .flatten()
+            .is_some_and(|details| details == b"via_upstream")
+    }
+
     fn body(&self, which: Body, size: usize) -> Vec<u8> {
         buffer(body_type(which), size)
     }

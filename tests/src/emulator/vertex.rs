@@ -145,16 +145,10 @@ fn answer(
     let Some(call) = parse_model_call(&arrival.path) else {
         return resource(shared, index, arrival, &subject, &body);
     };
-    let expected_host = vertex_host(&call.location);
-    if host_of(&arrival.authority) != expected_host {
-        return google_error(
-            400,
-            "INVALID_ARGUMENT",
-            &format!(
-                "Location {} is served by {expected_host}, but the request was sent to {}.",
-                call.location, arrival.authority
-            ),
-        );
+    if let Some(refusal) =
+        refusal_of_host(arrival, &call.location, Some(vertex_host(&call.location)))
+    {
+        return refusal;
     }
     if !shared.may_use_project(&subject, &call.project) {
         return google_error(
@@ -221,22 +215,14 @@ fn resource(
     let Some(at) = resources::parse_resource_path(&arrival.path, &["v1", "v1beta1"]) else {
         return not_found_url(&arrival.path);
     };
-    let expected_host = vertex_host(&at.location);
-    if host_of(&arrival.authority) != expected_host {
-        return google_error(
-            400,
-            "INVALID_ARGUMENT",
-            &format!(
-                "Location {} is served by {expected_host}, but the request was sent to {}.",
-                at.location, arrival.authority
-            ),
-        );
-    }
-    if !shared.may_use_project(subject, &at.project) {
-        return permission_denied(&format!(
-            "projects/{}/locations/{}",
-            at.project, at.location
-        ));
+    if let Some(refusal) = refusal_of_place(
+        shared,
+        arrival,
+        subject,
+        &at,
+        Some(vertex_host(&at.location)),
+    ) {
+        return refusal;
     }
     let Some(json) = json_body(body) else {
         return google_error(
@@ -255,27 +241,60 @@ fn resource(
     resources::answer(shared, &arrival.method, &at, &json, body)
 }
 
+/// Google's refusal of a call for `location` that did not reach the host serving it
+/// (`serving_host`; `None` where no host serves it).
+fn refusal_of_host(
+    arrival: &Arrival,
+    location: &str,
+    serving_host: Option<String>,
+) -> Option<Response<Body>> {
+    if serving_host.as_deref() == Some(host_of(&arrival.authority).as_str()) {
+        return None;
+    }
+    let served_by = serving_host.unwrap_or_else(|| "no host".to_string());
+    Some(google_error(
+        400,
+        "INVALID_ARGUMENT",
+        &format!(
+            "Location {location} is served by {served_by}, but the request was sent to {}.",
+            arrival.authority
+        ),
+    ))
+}
+
+/// Google's refusal of a call on `projects/P/locations/L/…`, if it has one: the call must reach
+/// the host serving L, for a caller allowed into P.
+fn refusal_of_place(
+    shared: &Shared,
+    arrival: &Arrival,
+    subject: &str,
+    at: &resources::ResourcePath,
+    serving_host: Option<String>,
+) -> Option<Response<Body>> {
+    refusal_of_host(arrival, &at.location, serving_host).or_else(|| {
+        (!shared.may_use_project(subject, &at.project)).then(|| {
+            permission_denied(&format!(
+                "projects/{}/locations/{}",
+                at.project, at.location
+            ))
+        })
+    })
+}
+
 /// Vertex AI Search on a Discovery Engine host.
 fn discovery(shared: &Arc<Shared>, arrival: &Arrival, subject: &str) -> Response<Body> {
     let Some(at) = resources::parse_resource_path(&arrival.path, &["v1", "v1beta", "v1alpha"])
     else {
         return not_found_url(&arrival.path);
     };
-    if resources::discovery_host(&at.location).as_deref() != Some(&host_of(&arrival.authority)) {
-        return google_error(
-            400,
-            "INVALID_ARGUMENT",
-            &format!(
-                "Location {} is not served by {}.",
-                at.location, arrival.authority
-            ),
-        );
-    }
-    if !shared.may_use_project(subject, &at.project) {
-        return permission_denied(&format!(
-            "projects/{}/locations/{}",
-            at.project, at.location
-        ));
+    if let Some(refusal) = refusal_of_place(
+        shared,
+        arrival,
+        subject,
+        &at,
+        resources::discovery_host(&at.location),
+    ) {
+        return refusal;
     }
     resources::discovery_answer(&arrival.method, &at)
 }

@@ -92,10 +92,12 @@ impl Deployments {
             .unwrap_or_else(|| cooldown::first_to_recover(&until))
     }
 
-    /// Vertex answered `status` for a request that deployment `id` served: a 429 or 503 puts it
-    /// in cooldown for every worker, unless it already is.
+    /// A request that deployment `id` served was answered `status`: a 429 or 503 from Vertex
+    /// puts it in cooldown for every worker, unless it already is. The same status made by
+    /// Envoy (its local rate limit, an upstream it could not reach) or by a filter says nothing
+    /// about the deployment; where the answer came from is read only for these two statuses.
     pub fn answered<H: Host>(&self, proxy: &Proxy<H>, id: DeploymentId, status: u16) {
-        if !matches!(status, 429 | 503) {
+        if !matches!(status, 429 | 503) || !proxy.host.response_from_upstream() {
             return;
         }
         let Some(state) = self.pools.get(id.pool) else {

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::Config;
 use crate::mock::{MockHost, MockProxy};
+use crate::test_config;
 use crate::worker::WorkerState;
 use serde_json::json;
 use std::rc::Rc;
@@ -18,7 +19,7 @@ fn config(weights: [u64; 2]) -> Config {
         "cooldown_s": 30,
         "allow_unauthenticated": true,
     });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+    test_config::load(&c)
 }
 
 fn workers(proxy: &Rc<MockProxy>, n: usize) -> Vec<WorkerState<MockHost>> {

@@ -6,30 +6,27 @@ use crate::live::frame::Opcode;
 use crate::live::test_frames::client;
 use crate::mock::{MockHost, MockProxy};
 use crate::request_headers::MARKER_HEADER;
+use crate::test_config;
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/models/flash:generateContent";
 const FETCHED: &str = "/vertex_ai/models/meta:generateContent";
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "fetched": {"type": "metadata_server"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}},
             {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "us-central1"}},
             {"model_name": "pooled", "litellm_params": {"model": "gemini-2.0-flash-001", "vertex_location": "europe-west4"}},
             {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "us-central1"}},
             {"model_name": "pooled-meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_location": "europe-west4"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
@@ -317,20 +314,27 @@ const POOLED: &str = "/vertex_ai/models/pooled:generateContent";
 const US: &str = "us-central1-aiplatform.googleapis.com";
 const EU: &str = "europe-west4-aiplatform.googleapis.com";
 
+/// Requests `ids` to `pooled`, each with the `:authority` it was sent to.
+fn pooled_authorities(
+    w: &Rc<WorkerState<MockHost>>,
+    ids: std::ops::RangeInclusive<u32>,
+) -> Vec<String> {
+    ids.map(|id| {
+        arrive(w, id, &post(POOLED));
+        host(w)
+            .request(id)
+            .header(":authority")
+            .unwrap()
+            .to_string()
+    })
+    .collect()
+}
+
 #[test]
 fn requests_to_an_alias_with_several_deployments_go_to_each() {
     let proxy = MockProxy::new();
     let w = worker(&proxy);
-    let authorities: Vec<String> = (1..=40)
-        .map(|id| {
-            arrive(&w, id, &post(POOLED));
-            host(&w)
-                .request(id)
-                .header(":authority")
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let authorities = pooled_authorities(&w, 1..=40);
     let us = authorities.iter().filter(|a| *a == US).count();
     let eu = authorities.iter().filter(|a| *a == EU).count();
     assert_eq!(us + eu, 40);
@@ -371,6 +375,34 @@ fn a_429_to_an_alias_with_several_deployments_cools_its_deployment_down() {
         host(&w).request(next).header(":authority") == Some(EU)
     });
     assert!(back, "the deployment serves again once its cooldown ended");
+}
+
+#[test]
+fn a_429_envoy_made_itself_cools_no_deployment_down() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    for id in 1..=20 {
+        let (mut request, _) = arrive(&w, id, &post(POOLED));
+        host(&w).set_local_reply(id);
+        respond(&w, &mut request, id, 429);
+    }
+    assert_eq!(proxy.metric("shared_changes"), 0);
+    let authorities = pooled_authorities(&w, 21..=60);
+    assert!(authorities.iter().any(|a| a == US) && authorities.iter().any(|a| a == EU));
+}
+
+#[test]
+fn where_an_answer_came_from_is_read_only_for_a_429_or_503_to_a_deployment() {
+    let proxy = MockProxy::new();
+    let w = worker(&proxy);
+    let (mut plain, _) = arrive(&w, 1, &post(FLASH));
+    respond(&w, &mut plain, 1, 429);
+    let (mut pooled, _) = arrive(&w, 2, &post(POOLED));
+    respond(&w, &mut pooled, 2, 200);
+    assert_eq!(host(&w).origin_reads(), 0);
+    let (mut refused, _) = arrive(&w, 3, &post(POOLED));
+    respond(&w, &mut refused, 3, 503);
+    assert_eq!(host(&w).origin_reads(), 1);
 }
 
 #[test]
@@ -604,7 +636,7 @@ fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
         "api_keys": [{"name": "team-a", "key": "sk-a", "tpm": 10}],
     });
     let proxy = MockProxy::new();
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let w = Rc::new(WorkerState::new(proxy.worker(), config));
     let mut headers = upgrade("/vertex_ai/live?model=flash");
     headers[3] = ("x-api-key", "sk-a");
@@ -634,7 +666,7 @@ fn team_a_worker(proxy: &Rc<MockProxy>) -> Rc<WorkerState<MockHost>> {
         ],
         "api_keys": [{"name": "team-a", "key": "sk-test", "models": ["flash"]}],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     Rc::new(WorkerState::new(proxy.worker(), config))
 }
 

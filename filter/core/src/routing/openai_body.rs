@@ -5,6 +5,7 @@
 use super::resolve::{self, Destination, OpenAiCall};
 use crate::config::{Config, ResolvedAlias};
 use crate::error_response::{ErrorResponse, Status};
+use crate::segment::is_valid_publisher_or_model;
 use serde_json::Value;
 
 /// The largest body read; a larger one is refused with `413`.
@@ -55,6 +56,12 @@ pub fn decide(
             body: None,
         });
     };
+    // The model names the call in Envoy's headers and access log: nothing but segments.
+    if !is_valid_model_name(model) {
+        return Err(invalid(
+            "\"model\" must be an alias or a model id: letters, digits, '.', '_', '@' and '-', in segments separated by '/'",
+        ));
+    }
     let name = model.strip_prefix("google/").unwrap_or(model);
     let deployment = |first: &ResolvedAlias| first.deployment.map_or(0, |id| pick(id.pool));
     if let Some(entry) = config
@@ -141,6 +148,12 @@ fn is_model_key(raw: &[u8]) -> bool {
     raw == b"\"model\""
         || (raw.contains(&b'\\')
             && serde_json::from_slice::<Value>(raw).is_ok_and(|key| key == "model"))
+}
+
+/// An alias, a model id (`google/gemini-2.5-flash`, `meta/llama-…`) or an endpoint's name
+/// (`projects/P/locations/L/endpoints/E`): `/`-separated segments of a model's characters.
+fn is_valid_model_name(model: &str) -> bool {
+    model.split('/').all(is_valid_publisher_or_model)
 }
 
 /// The project a model name like `projects/P/locations/L/endpoints/E` names.

@@ -3,25 +3,22 @@
 use super::*;
 use crate::mock::{MockHost, MockProxy};
 use crate::request_headers::{CLIENT_HEADER, MARKER_HEADER, MODEL_HEADER};
+use crate::test_config;
 use serde_json::json;
 
 const FLASH: &str = "/vertex_ai/v1/projects/proj-alpha/locations/us-central1/publishers/google/models/gemini-2.0-flash:generateContent";
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "fetched": {"type": "metadata_server"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}},
             {"model_name": "meta", "litellm_params": {"model": "gemini-2.0-flash", "vertex_project": "proj-meta", "vertex_credentials": "fetched"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn worker() -> WorkerState<MockHost> {
@@ -280,7 +277,7 @@ fn team_worker() -> WorkerState<MockHost> {
             {"name": "team-a", "key": "sk-a", "models": ["flash", "gemini-2.0-flash"], "projects": ["proj-alpha"]},
         ],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     WorkerState::new(MockProxy::new().worker(), config)
 }
 

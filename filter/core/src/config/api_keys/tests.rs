@@ -1,5 +1,6 @@
 use crate::client_auth::{ClientKeys, VerifiedKeys};
 use crate::config::{Config, ConfigError};
+use crate::test_config;
 use serde_json::{json, Value};
 
 fn load(keys: Value) -> Result<Config, ConfigError> {
@@ -143,6 +144,6 @@ fn allow_unauthenticated_serves_the_client_anonymous() {
         "credentials": {"default": {"type": "access_token", "token": "t"}},
         "allow_unauthenticated": true,
     });
-    let c = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let c = test_config::load(&c);
     assert_eq!(client(&c, "").as_deref(), Some("anonymous"));
 }

@@ -5,6 +5,7 @@ use crate::live::frame::{parse_header, Opcode};
 use crate::live::test_frames::{client, server};
 use crate::mock::{MockProxy, T0};
 use crate::routing::resolve::live;
+use crate::test_config;
 use serde_json::json;
 
 fn config() -> Config {
@@ -18,7 +19,7 @@ fn config() -> Config {
         ],
         "allow_unauthenticated": true,
     });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+    test_config::load(&c)
 }
 
 struct Fixture {

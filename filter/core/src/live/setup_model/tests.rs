@@ -1,26 +1,23 @@
 use super::*;
 use crate::live::frame::MAX_CLOSE_REASON;
 use crate::routing::resolve::live;
+use crate::test_config;
 use serde_json::json;
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "beta": {"type": "access_token", "token": "t-beta"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "live", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash-live-preview-04-09"}},
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}},
             {"model_name": "beta-live", "litellm_params": {"model": "gemini-live-2.5-flash", "vertex_project": "proj-beta", "vertex_location": "europe-west4", "vertex_credentials": "beta"}},
             {"model_name": "gamma", "litellm_params": {"model": "gemini-live-2.5-flash", "vertex_project": "proj-gamma", "vertex_location": "us-central1", "vertex_credentials": "beta"}},
             {"model_name": "claude", "litellm_params": {"model": "publishers/anthropic/models/claude-3-5-sonnet@20240620", "vertex_location": "us-east5"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 /// The session as the upgrade fixed it for `?model=`.

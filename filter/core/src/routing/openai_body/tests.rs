@@ -1,22 +1,19 @@
 use super::*;
 use crate::routing::path::OpenAiApi;
+use crate::test_config;
 use serde_json::{json, Value};
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "beta": {"type": "access_token", "token": "t-beta"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash", "vertex_location": "global"}},
             {"model_name": "beta-flash", "litellm_params": {"model": "gemini-2.5-flash", "vertex_project": "proj-beta", "vertex_location": "europe-west4", "vertex_credentials": "beta"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn call(project: Option<&str>, location: Option<&str>) -> OpenAiCall {
@@ -145,6 +142,25 @@ fn bodies_that_are_not_one_json_object_with_a_string_model_are_invalid() {
 }
 
 #[test]
+fn a_model_with_a_control_character_or_outside_the_segment_rules_is_invalid() {
+    for model in [
+        "flash\n[2026] \"POST /x\" 200 client=team-b",
+        "gemini\r\nx-forged: 1",
+        "gemini\t2.5",
+        "gemini\u{0}",
+        "google/gemini 2.5",
+        "google//gemini",
+        "google/../gemini",
+        "",
+    ] {
+        let body = json!({"model": model}).to_string();
+        let e = decide(&config(), &call(None, None), body.as_bytes(), first).unwrap_err();
+        assert_eq!(e.status, Status::InvalidArgument, "{model:?}");
+        assert!(!e.message.contains('\n'), "{}", e.message);
+    }
+}
+
+#[test]
 fn a_body_over_the_bound_is_too_large() {
     let mut body = br#"{"model":"flash","x":""#.to_vec();
     body.resize(MAX_BODY + 1, b'a');
@@ -175,7 +191,7 @@ fn an_alias_with_several_deployments_goes_to_the_one_picked() {
         ],
         "api_keys": ["sk-test"],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let r = decide(&config, &call(None, None), br#"{"model":"pool"}"#, |pool| {
         assert_eq!(pool, 0);
         1

@@ -1,24 +1,21 @@
 use super::super::{route, strip_prefix, Routed};
 use super::*;
 use crate::config::Config;
+use crate::test_config;
 use serde_json::json;
 
 fn config() -> Config {
-    let c = json!({
-        "vertex_project": "proj-alpha",
-        "vertex_location": "us-central1",
-        "credentials": {
+    test_config::with_models(
+        json!({
             "default": {"type": "access_token", "token": "t-alpha"},
             "beta": {"type": "access_token", "token": "t-beta"},
-        },
-        "model_list": [
+        }),
+        json!([
             {"model_name": "flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash", "vertex_location": "global"}},
             {"model_name": "beta-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09", "vertex_project": "proj-beta", "vertex_location": "europe-west4", "vertex_credentials": "beta"}},
             {"model_name": "claude", "litellm_params": {"model": "publishers/anthropic/models/claude-3-5-sonnet@20240620", "vertex_location": "us-east5"}},
-        ],
-        "api_keys": ["sk-test"],
-    });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+        ]),
+    )
 }
 
 fn forwarded(routed: Routed) -> Destination {
@@ -278,7 +275,7 @@ fn prefix_must_end_at_a_segment_boundary() {
 #[test]
 fn without_a_default_project_short_forms_need_one() {
     let c = json!({"credentials": {"default": {"type": "access_token", "token": "t"}}, "allow_unauthenticated": true});
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let (prefix, rest) = strip_prefix(&config, "/vertex_ai/models/m:generateContent").unwrap();
     let e = route(&config, prefix, rest, false).unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
@@ -349,13 +346,13 @@ fn a_location_listed_in_the_config_is_served() {
         "locations": ["mars-north1"],
         "api_keys": ["sk-test"],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     let path = "/vertex_ai/v1/projects/proj-alpha/locations/mars-north1/publishers/google/models/m:generateContent";
     let (prefix, rest) = strip_prefix(&config, path).unwrap();
     let f = forwarded(route(&config, prefix, rest, false).unwrap());
     assert_eq!(f.authority, "mars-north1-aiplatform.googleapis.com");
     c["locations"] = json!([]);
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
+    let config = test_config::load(&c);
     assert!(route(&config, prefix, rest, false).is_err());
 }
 

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::mock::{MockHost, MockProxy};
+use crate::test_config;
 use crate::worker::WorkerState;
 use serde_json::json;
 
@@ -23,7 +24,7 @@ fn config() -> Config {
         "token_fetch_timeout_ms": TIMEOUT_MS,
         "allow_unauthenticated": true,
     });
-    Config::load(c.to_string().as_bytes(), &|_| None).unwrap()
+    test_config::load(&c)
 }
 
 fn worker(proxy: &Rc<MockProxy>) -> WorkerState<MockHost> {
