@@ -29,15 +29,12 @@ pub struct Tail(Vec<u8>);
 
 impl Tail {
     pub fn push(&mut self, chunk: &[u8]) {
-        if chunk.len() >= TAIL_LIMIT {
-            self.0.clear();
-            self.0
-                .extend_from_slice(chunk.get(chunk.len() - TAIL_LIMIT..).unwrap_or(chunk));
-            return;
-        }
-        let overflow = (self.0.len() + chunk.len()).saturating_sub(TAIL_LIMIT);
-        self.0.drain(..overflow.min(self.0.len()));
-        self.0.extend_from_slice(chunk);
+        let end = chunk
+            .get(chunk.len().saturating_sub(TAIL_LIMIT)..)
+            .unwrap_or(chunk);
+        self.0.extend_from_slice(end);
+        let overflow = self.0.len().saturating_sub(TAIL_LIMIT);
+        self.0.drain(..overflow);
     }
 }
 

@@ -124,9 +124,8 @@ impl Host for ProxyWasm {
     }
 
     fn set_property(&self, name: &str, value: &[u8]) {
-        if hostcalls::set_property(vec![name], Some(value)).is_err() {
-            log::warn!("vertex-passthrough: could not set property {name}");
-        }
+        // Only the access log reads it: a refusal costs a log field, nothing else.
+        let _ = hostcalls::set_property(vec![name], Some(value));
     }
 
     fn send_error(&self, error: &ErrorResponse) {

@@ -30,14 +30,16 @@ pub struct PairMetrics {
 
 impl PairMetrics {
     fn define(host: &impl Host, client: &str, model: &str) -> PairMetrics {
-        let model = model.replace('.', "_");
-        let counter = |what: &str| {
-            Metric::define(
-                host,
-                MetricKind::Counter,
-                &format!("usage.client.{client}.model.{model}.{what}"),
-            )
-        };
+        let prefix = [
+            "usage.client.",
+            client,
+            ".model.",
+            &model.replace('.', "_"),
+            ".",
+        ]
+        .concat();
+        let counter =
+            |what: &str| Metric::define(host, MetricKind::Counter, &[&prefix, what].concat());
         PairMetrics {
             requests: counter("requests"),
             prompt_tokens: counter("prompt_tokens"),
@@ -81,7 +83,7 @@ struct Pair {
 
 impl Pair {
     fn is(&self, client: &Rc<str>, model: &str) -> bool {
-        (Rc::ptr_eq(&self.client, client) || self.client == *client) && *self.model == *model
+        self.client == *client && *self.model == *model
     }
 }
 
@@ -89,8 +91,7 @@ impl Pair {
 #[derive(Default)]
 pub struct UsageCounters {
     /// The pairs this worker has defined (`other` included): at most `MAX_PAIRS` and one
-    /// `other` per client, looked up by the client's name (the same `Rc` for every request of a
-    /// key) and the model.
+    /// `other` per client.
     pairs: RefCell<Vec<Pair>>,
     /// The shared list once it was found full: it no longer changes, so a pair this worker has
     /// not met yet is looked up here without a host call.
@@ -140,7 +141,7 @@ impl UsageCounters {
 
     /// Whether the pair is (now) in the shared list.
     fn register(&self, host: &impl Host, client: &str, model: &str) -> bool {
-        let entry = format!("{client}\t{model}");
+        let entry = [client.as_bytes(), b"\t", model.as_bytes()].concat();
         if let Some(list) = self.full_list.borrow().as_deref() {
             return listed(list, &entry);
         }
@@ -155,7 +156,7 @@ impl UsageCounters {
                 return false;
             }
             let mut longer = list;
-            longer.extend_from_slice(entry.as_bytes());
+            longer.extend_from_slice(&entry);
             longer.push(b'\n');
             if host.shared_set(PAIRS_KEY, &longer, cas).is_ok() {
                 return true;
@@ -172,9 +173,8 @@ impl UsageCounters {
     }
 }
 
-fn listed(list: &[u8], entry: &str) -> bool {
-    list.split(|&b| b == b'\n')
-        .any(|line| line == entry.as_bytes())
+fn listed(list: &[u8], entry: &[u8]) -> bool {
+    list.split(|&b| b == b'\n').any(|line| line == entry)
 }
 
 #[cfg(test)]

@@ -6,6 +6,20 @@ use super::Usage;
 
 const KEYS: [&[u8]; 2] = [b"\"usageMetadata\"", b"\"usage\""];
 
+/// The counts read, by name (Vertex, Vertex Live, OpenAI, Anthropic), and their slot: prompt,
+/// response or total tokens.
+const FIELDS: [(&[u8], usize); 9] = [
+    (b"promptTokenCount", 0),
+    (b"prompt_tokens", 0),
+    (b"input_tokens", 0),
+    (b"candidatesTokenCount", 1),
+    (b"responseTokenCount", 1),
+    (b"completion_tokens", 1),
+    (b"output_tokens", 1),
+    (b"totalTokenCount", 2),
+    (b"total_tokens", 2),
+];
+
 /// The first and the last complete usage object in `bytes`.
 pub fn first_and_last(bytes: &[u8]) -> (Option<Usage>, Option<Usage>) {
     let (mut first, mut last) = (None, None);
@@ -43,8 +57,8 @@ pub fn read_usage(bytes: &[u8]) -> Option<Usage> {
     if bytes.first() != Some(&b'{') {
         return None;
     }
-    let mut usage = Usage::default();
-    let mut total = 0;
+    // Prompt, response and total tokens.
+    let mut counts = [0u64; 3];
     let mut depth = 0usize;
     let mut at = 0;
     while let Some(&byte) = bytes.get(at) {
@@ -71,26 +85,24 @@ pub fn read_usage(bytes: &[u8]) -> Option<Usage> {
                     value = Some(next.saturating_add(u64::from(digit - b'0')));
                     at += 1;
                 }
-                let Some(value) = value else { continue };
-                match name {
-                    b"promptTokenCount" | b"prompt_tokens" | b"input_tokens" => {
-                        usage.prompt_tokens = value
+                if let (Some(value), Some((_, slot))) =
+                    (value, FIELDS.iter().find(|(field, _)| *field == name))
+                {
+                    if let Some(count) = counts.get_mut(*slot) {
+                        *count = value;
                     }
-                    b"candidatesTokenCount"
-                    | b"responseTokenCount"
-                    | b"completion_tokens"
-                    | b"output_tokens" => usage.response_tokens = value,
-                    b"totalTokenCount" | b"total_tokens" => total = value,
-                    _ => {}
                 }
             }
             b'{' | b'[' => depth += 1,
             b'}' | b']' => {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
-                    usage.total_tokens =
-                        total.max(usage.prompt_tokens.saturating_add(usage.response_tokens));
-                    return Some(usage);
+                    let [prompt_tokens, response_tokens, total] = counts;
+                    return Some(Usage {
+                        prompt_tokens,
+                        response_tokens,
+                        total_tokens: total.max(prompt_tokens.saturating_add(response_tokens)),
+                    });
                 }
             }
             _ => {}
