@@ -39,9 +39,12 @@ pub struct Wasm<'a> {
 /// The whole bootstrap for `variant`: `TEMPLATE` filled; listener and admin on port 0 (read
 /// back from the admin).
 pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow::Result<Value> {
-    let pool = matches!(variant, Variant::OursPool | Variant::OursPoolSa);
-    let static_token =
-        || plugin_config(json!({"type": "access_token", "token": STATIC_TOKEN}), pool);
+    let static_token = || {
+        plugin_config(
+            json!({"type": "access_token", "token": STATIC_TOKEN}),
+            variant,
+        )
+    };
     let service_account = || {
         plugin_config(
             json!({
@@ -50,7 +53,7 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow:
                     vertex_passthrough_tests::emulator::SERVICE_ACCOUNT_A_JSON
                 ).unwrap_or(Value::Null),
             }),
-            pool,
+            variant,
         )
     };
     let candidate = wasm.candidate.unwrap_or(wasm.ours);
@@ -58,13 +61,16 @@ pub fn bootstrap(variant: Variant, upstreams: Upstreams, wasm: &Wasm) -> anyhow:
     match variant {
         Variant::Bare => {}
         Variant::Floor => http_filters.push(wasm_filter("floor", wasm.floor, None)),
-        Variant::Ours | Variant::OursPool | Variant::OursResource | Variant::OursOpenai => {
-            http_filters.push(wasm_filter(
-                "vertex_passthrough",
-                wasm.ours,
-                Some(static_token()),
-            ))
-        }
+        Variant::Ours
+        | Variant::OursPool
+        | Variant::OursResource
+        | Variant::OursOpenai
+        | Variant::OursNamed
+        | Variant::OursNamedSse => http_filters.push(wasm_filter(
+            "vertex_passthrough",
+            wasm.ours,
+            Some(static_token()),
+        )),
         Variant::OursSa | Variant::OursPoolSa => http_filters.push(wasm_filter(
             "vertex_passthrough",
             wasm.ours,
@@ -118,8 +124,10 @@ fn client_key_hash() -> String {
     format!("sha256:{hex}")
 }
 
-/// With `pool`, also the alias `gemini-pool` on two deployments (two regions, equal weight).
-fn plugin_config(credential: Value, pool: bool) -> String {
+/// For the pool variants, also the alias `gemini-pool` on two deployments (two regions, equal
+/// weight); for the named-key ones, the client key is `bench-team`'s, limited to two models.
+fn plugin_config(credential: Value, variant: Variant) -> String {
+    let pool = matches!(variant, Variant::OursPool | Variant::OursPoolSa);
     let mut model_list = vec![
         json!({"model_name": "gemini-flash", "litellm_params": {"model": "vertex_ai/gemini-2.0-flash"}}),
         json!({"model_name": "gemini-live", "litellm_params": {"model": "gemini-2.0-flash-live-preview-04-09"}}),
@@ -130,12 +138,17 @@ fn plugin_config(credential: Value, pool: bool) -> String {
                 "model": "vertex_ai/gemini-2.0-flash", "vertex_location": location}}));
         }
     }
+    let key = if variant.named_key() {
+        json!({"name": "bench-team", "key": client_key_hash(), "models": ["gemini-2.0-flash", "gemini-flash"]})
+    } else {
+        client_key_hash().into()
+    };
     json!({
         "vertex_project": "proj-alpha",
         "vertex_location": "us-central1",
         "credentials": {"default": credential},
         "model_list": model_list,
-        "api_keys": [client_key_hash()],
+        "api_keys": [key],
     })
     .to_string()
 }

@@ -176,6 +176,13 @@ impl Results<'_> {
                 "\nOther calls against the model call, all with `access_token`: {resource:+.0} for a resource call (ours-resource − ours: a `GET` of a cached content, without the request body a model call has), {openai:+.0} for an OpenAI-compatible chat call (ours-openai − ours: the body read whole before the upstream is picked, its `model` alias rewritten; the Wasm filter with `allow_on_headers_stop_iteration`)."
             );
         }
+        if let Some(named) = difference(Variant::OursNamed, Variant::Ours) {
+            let _ = writeln!(
+                o,
+                "\nA named key with `models` against the plain key, on the same model call: {named:+.0} (ours-named − ours: the key's model check, the response status and body read as they pass, the usage counted per client and model, the `tokens` filter state for the access log). ours-named-sse is the same key on an SSE stream of {} events, each read for its usage.",
+                crate::upstream_server::SSE_EVENTS
+            );
+        }
     }
 
     pub fn markdown(&self) -> String {

@@ -25,7 +25,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub const SSE_EVENTS: u32 = 3;
 pub const SSE_GAP: Duration = Duration::from_millis(10);
-const SSE_EVENT: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"chunk\"}]}}]}\r\n\r\n";
+const SSE_EVENT: &str = "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"chunk\"}]}}],\"usageMetadata\":{\"promptTokenCount\":1,\"candidatesTokenCount\":2,\"totalTokenCount\":3}}\r\n\r\n";
 const SETUP_COMPLETE: &str = r#"{"setupComplete":{}}"#;
 const TURN: &str = r#"{"serverContent":{"modelTurn":{"parts":[{"text":"pong"}]},"turnComplete":true},"usageMetadata":{"promptTokenCount":1,"responseTokenCount":7,"totalTokenCount":8}}"#;
 

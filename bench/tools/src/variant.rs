@@ -35,6 +35,12 @@ pub enum Variant {
     /// `Ours` with an OpenAI-compatible chat call (`OPENAI_PATH`, whose body's `model` is an
     /// alias). Instructions phase only.
     OursOpenai,
+    /// `Ours` with a named client key limited to some `models`: its usage is counted (the
+    /// response read as it passes). Instructions phase only.
+    OursNamed,
+    /// The named key on an SSE stream (`SSE_PATH`), its usage read from the last event.
+    /// Instructions phase only.
+    OursNamedSse,
 }
 
 static WITH_CANDIDATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -56,11 +62,13 @@ impl Variant {
     ];
 
     /// Measured in the instructions phase only, after `all()`.
-    pub const PICKS: [Variant; 4] = [
+    pub const PICKS: [Variant; 6] = [
         Variant::OursPool,
         Variant::OursPoolSa,
         Variant::OursResource,
         Variant::OursOpenai,
+        Variant::OursNamed,
+        Variant::OursNamedSse,
     ];
 
     /// Called once at startup: whether a candidate build is measured too.
@@ -90,6 +98,8 @@ impl Variant {
             Variant::OursPoolSa => "ours-pool-sa",
             Variant::OursResource => "ours-resource",
             Variant::OursOpenai => "ours-openai",
+            Variant::OursNamed => "ours-named",
+            Variant::OursNamedSse => "ours-named-sse",
         }
     }
 
@@ -111,6 +121,12 @@ impl Variant {
             }
             Variant::OursOpenai => {
                 "vertex-passthrough, OpenAI-compatible chat call (`access_token`)"
+            }
+            Variant::OursNamed => {
+                "vertex-passthrough, named key with `models`, usage counted (`access_token`)"
+            }
+            Variant::OursNamedSse => {
+                "vertex-passthrough, named key with `models`, usage counted on an SSE stream (`access_token`)"
             }
         }
     }
@@ -135,8 +151,14 @@ impl Variant {
                 path: OPENAI_PATH,
                 body: Some(OPENAI_BODY),
             },
+            Variant::OursNamedSse => Call::model(SSE_PATH),
             _ => Call::model(REST_PATH),
         }
+    }
+
+    /// Whether the client key is a named one, limited to some models, whose usage is counted.
+    pub fn named_key(self) -> bool {
+        matches!(self, Variant::OursNamed | Variant::OursNamedSse)
     }
 
     /// Whether the filter reads the request body before it picks the upstream, so Envoy must

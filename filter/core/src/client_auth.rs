@@ -45,6 +45,8 @@ pub struct Client {
     pub rpm: Option<u64>,
     /// Tokens per minute, per Envoy process.
     pub tpm: Option<u64>,
+    /// A named key: its usage is counted per model. Other clients' responses are not read.
+    pub counts_usage: bool,
 }
 
 impl Client {
@@ -56,6 +58,7 @@ impl Client {
             projects: None,
             rpm: None,
             tpm: None,
+            counts_usage: false,
         }
     }
 

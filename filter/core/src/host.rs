@@ -48,6 +48,9 @@ pub trait Host {
     fn body(&self, which: Body, size: usize) -> Vec<u8>;
     /// Replace the first `size` bytes of that body with `bytes`.
     fn replace_body(&self, which: Body, size: usize, bytes: &[u8]);
+    /// Set the current request's property `name` (Envoy keeps it as the filter state
+    /// `wasm.<name>`, which its access log can print).
+    fn set_property(&self, name: &str, value: &[u8]);
     /// Answer the current request with `error` instead of forwarding it.
     fn send_error(&self, error: &ErrorResponse);
 

@@ -1,13 +1,16 @@
 //! One HTTP request through the filter: its decision carried out with host calls, then the
-//! response watched for a refused token and, on a Live upgrade, the session.
+//! response watched for a refused token, a named key's usage and, on a Live upgrade, the
+//! session.
 
+use crate::client_auth::Client;
 use crate::config::DeploymentId;
 use crate::host::{Body, Host};
 use crate::limits;
 use crate::live::session::{ClientStep, LiveSession};
 use crate::request_headers::{Known, RequestHeaders, FILTER_HEADERS};
-use crate::routing::openai_body;
+use crate::routing::{openai_body, Destination};
 use crate::token::broker::TokenId;
+use crate::usage::ResponseUsage;
 use crate::worker::{BodyCall, Decision, WorkerState};
 use std::rc::Rc;
 
@@ -31,6 +34,19 @@ pub struct HttpRequest<H: Host> {
     /// An OpenAI-compatible call held until its whole body is read.
     awaiting_body: Option<BodyCall>,
     live: Option<LiveSession>,
+    /// A named key's call: its usage is counted when the response ends.
+    usage: Option<Box<UsageWatch>>,
+}
+
+/// The filter state (`wasm.<name>`) that holds a named key's response tokens, for the access log.
+pub const TOKENS_PROPERTY: &str = "vertex_passthrough.tokens";
+
+/// What a named key's call shows of its usage until its response ends.
+struct UsageWatch {
+    client: Rc<Client>,
+    destination: Rc<Destination>,
+    body: ResponseUsage,
+    status: Option<u16>,
 }
 
 impl<H: Host> HttpRequest<H> {
@@ -43,6 +59,7 @@ impl<H: Host> HttpRequest<H> {
             awaiting_token: false,
             awaiting_body: None,
             live: None,
+            usage: None,
         }
     }
 
@@ -114,6 +131,17 @@ impl<H: Host> HttpRequest<H> {
                         seed,
                     ));
                 }
+                // A named key's model call, or Live session, is counted; no other response is read.
+                if forwarding.client.counts_usage
+                    && (forwarding.destination.model.is_some() || self.live.is_some())
+                {
+                    self.usage = Some(Box::new(UsageWatch {
+                        client: forwarding.client.clone(),
+                        destination: forwarding.destination.clone(),
+                        body: ResponseUsage::default(),
+                        status: None,
+                    }));
+                }
                 if forwarding.waits_for_token() {
                     // The token is set when the request resumes.
                     self.awaiting_token = true;
@@ -178,10 +206,17 @@ impl<H: Host> HttpRequest<H> {
             .carried_token
             .or_else(|| worker.tokens.token_handed_to(self.context_id));
         // The status is read only when something depends on it.
-        if carried.is_none() && self.live.is_none() && self.deployment.is_none() {
+        if carried.is_none()
+            && self.live.is_none()
+            && self.deployment.is_none()
+            && self.usage.is_none()
+        {
             return Flow::Continue;
         }
         let status = worker.proxy.host.response_status();
+        if let Some(watch) = &mut self.usage {
+            watch.status = status;
+        }
         // A request that waited and got no token was answered by the filter, not by Vertex.
         let reached_vertex = !self.awaiting_token || carried.is_some();
         if let Some(id) = self.deployment.filter(|_| reached_vertex) {
@@ -201,8 +236,17 @@ impl<H: Host> HttpRequest<H> {
         Flow::Continue
     }
 
-    pub fn on_response_body(&mut self, body_size: usize) -> Flow {
+    pub fn on_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Flow {
         let Some(live) = &mut self.live else {
+            if let Some(watch) = &mut self.usage {
+                if body_size > 0 {
+                    let chunk = self.worker.proxy.host.body(Body::Response, body_size);
+                    watch.body.push(&chunk);
+                }
+                if end_of_stream {
+                    self.count_usage();
+                }
+            }
             return Flow::Continue;
         };
         let proxy = &self.worker.proxy;
@@ -215,9 +259,44 @@ impl<H: Host> HttpRequest<H> {
         Flow::Continue
     }
 
-    /// The stream is done: a Live session logs its summary, and its tokens count against its
-    /// key's `tpm`.
+    /// A named key's response ended (or the stream did): its tokens are counted under its client
+    /// and model, once. A REST call's count against the key's `tpm` and go to the access log.
+    fn count_usage(&mut self) {
+        let Some(watch) = self.usage.take() else {
+            return;
+        };
+        let worker = &self.worker;
+        let host = &worker.proxy.host;
+        let model = watch.destination.model.as_deref();
+        let (usage, model) = match &self.live {
+            Some(live) => (
+                Some(live.usage()).filter(|u| u.total_tokens > 0),
+                model.or_else(|| live.model().map(model_id)),
+            ),
+            None => (watch.body.usage(), model),
+        };
+        let Some(model) = model else {
+            // A Live session that never named its model.
+            return;
+        };
+        let failed = watch.status.is_some_and(|status| status >= 400);
+        worker
+            .usage
+            .pair(host, &watch.client.name, model)
+            .count(usage, failed);
+        let Some(usage) = usage.filter(|_| self.live.is_none()) else {
+            return;
+        };
+        if watch.client.tpm.is_some() {
+            limits::spend_tokens(host, &watch.client, host.now_ms(), usage.total_tokens);
+        }
+        host.set_property(TOKENS_PROPERTY, usage.total_tokens.to_string().as_bytes());
+    }
+
+    /// The stream is done: a named key's usage is counted if its response did not end; a Live
+    /// session logs its summary, and its tokens count against its key's `tpm`.
     pub fn on_log(&mut self) {
+        self.count_usage();
         if let Some(live) = &mut self.live {
             let proxy = &self.worker.proxy;
             let now_ms = proxy.host.now_ms();
@@ -230,6 +309,11 @@ impl<H: Host> HttpRequest<H> {
     pub fn live(&self) -> Option<&LiveSession> {
         self.live.as_ref()
     }
+}
+
+/// `M` of a Live setup's `…/models/M`.
+fn model_id(model: &str) -> &str {
+    model.rsplit('/').next().unwrap_or(model)
 }
 
 impl<H: Host> Drop for HttpRequest<H> {

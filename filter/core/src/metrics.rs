@@ -14,7 +14,7 @@ pub struct Metric {
 }
 
 impl Metric {
-    fn define(host: &impl Host, kind: MetricKind, name: &str) -> Metric {
+    pub fn define(host: &impl Host, kind: MetricKind, name: &str) -> Metric {
         let id = host.define_metric(kind, &format!("vertex_passthrough.{name}"));
         if id.is_none() {
             log::warn!("vertex-passthrough: could not define metric {name}");

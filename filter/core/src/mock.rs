@@ -50,6 +50,7 @@ impl MockProxy {
             tick: Cell::new(None),
             shared_reads: Cell::new(0),
             status_reads: Cell::new(0),
+            body_reads: Cell::new(0),
             origin_reads: Cell::new(0),
             metric_reads: Cell::new(0),
             clock_reads: Cell::new(0),
@@ -91,6 +92,8 @@ pub struct MockRequest {
     /// The local response sent instead of forwarding.
     pub sent: Option<ErrorResponse>,
     pub resumed: bool,
+    /// Properties set on the request, by name.
+    pub properties: HashMap<String, Vec<u8>>,
 }
 
 impl MockRequest {
@@ -128,6 +131,8 @@ pub struct MockWorker {
     /// Host calls that hand data back, counted: shared-data reads and response-status reads.
     shared_reads: Cell<usize>,
     status_reads: Cell<usize>,
+    /// Reads of a request or response body.
+    body_reads: Cell<usize>,
     origin_reads: Cell<usize>,
     /// Reads of a metric's process-wide value.
     metric_reads: Cell<usize>,
@@ -224,6 +229,11 @@ impl MockHost {
         self.0.shared_reads.get()
     }
 
+    /// Bodies this worker read.
+    pub fn body_reads(&self) -> usize {
+        self.0.body_reads.get()
+    }
+
     /// Metric values this worker read.
     pub fn metric_reads(&self) -> usize {
         self.0.metric_reads.get()
@@ -296,6 +306,7 @@ impl Host for MockHost {
     }
 
     fn body(&self, which: Body, size: usize) -> Vec<u8> {
+        self.0.body_reads.set(self.0.body_reads.get() + 1);
         let request = self.request(self.0.current.get());
         let body = match which {
             Body::Request => request.request_body,
@@ -312,6 +323,12 @@ impl Host for MockHost {
             };
             let size = size.min(body.len());
             body.splice(..size, bytes.iter().copied());
+        });
+    }
+
+    fn set_property(&self, name: &str, value: &[u8]) {
+        self.current(|r| {
+            r.properties.insert(name.to_string(), value.to_vec());
         });
     }
 

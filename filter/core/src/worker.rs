@@ -14,6 +14,7 @@ use crate::routing::memo::RouteMemo;
 use crate::routing::openai_body;
 use crate::routing::{self, Destination, LiveTarget, OpenAiCall, Routed};
 use crate::token::broker::{TokenBroker, TokenId, TokenStep};
+use crate::usage::counters::UsageCounters;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -33,6 +34,8 @@ pub struct WorkerState<H: Host> {
     pub routes: RefCell<RouteMemo>,
     pub tokens: TokenBroker,
     pub deployments: Deployments,
+    /// Named keys' usage per model.
+    pub usage: UsageCounters,
 }
 
 impl<H: Host> WorkerState<H> {
@@ -43,6 +46,9 @@ impl<H: Host> WorkerState<H> {
         let seed = host.random_seed();
         if let ClientKeys::Required { clients, .. } = &config.client_keys {
             limits::prepare(&host, clients.iter().map(|c| c.as_ref()));
+            if clients.iter().any(|c| c.counts_usage) {
+                UsageCounters::prepare(&host);
+            }
         }
         let proxy = Proxy {
             host,
@@ -57,6 +63,7 @@ impl<H: Host> WorkerState<H> {
             routes: RefCell::default(),
             tokens,
             deployments,
+            usage: UsageCounters::default(),
         }
     }
 
@@ -66,6 +73,7 @@ impl<H: Host> WorkerState<H> {
         self.deployments
             .on_tick(&self.proxy, self.proxy.host.now_ms());
         self.tokens.on_tick(&self.proxy);
+        self.usage.flush(&self.proxy.host);
     }
 
     /// Vertex answered `status` to a request that deployment `id` served.

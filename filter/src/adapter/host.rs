@@ -123,6 +123,11 @@ impl Host for ProxyWasm {
         }
     }
 
+    fn set_property(&self, name: &str, value: &[u8]) {
+        // Only the access log reads it: a refusal costs a log field, nothing else.
+        let _ = hostcalls::set_property(vec![name], Some(value));
+    }
+
     fn send_error(&self, error: &ErrorResponse) {
         let body = error.body();
         let retry_after = error.retry_after_s.map(|s| s.to_string());

@@ -37,8 +37,8 @@ impl HttpContext for Http {
         action(self.0.on_response_headers())
     }
 
-    fn on_http_response_body(&mut self, body_size: usize, _end_of_stream: bool) -> Action {
-        action(self.0.on_response_body(body_size))
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        action(self.0.on_response_body(body_size, end_of_stream))
     }
 
     fn on_log(&mut self) {

@@ -35,6 +35,7 @@ pub use record::{
 };
 pub use tls::SERVER_NAMES;
 pub use tokens::TokenBehaviour;
+pub use vertex_answers::{prompt_tokens, RESPONSE_TOKENS};
 pub use vertex_resources::discovery_host;
 pub use vertex_route::{location_of_host, vertex_host, LIVE_PATHS};
 

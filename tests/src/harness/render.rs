@@ -39,7 +39,9 @@ pub fn render_test_config(opts: &EnvoyOptions) -> anyhow::Result<String> {
             ("Struct", object)
         }
     };
-    let values: [(&str, Value); 10] = [
+    let production = load_yaml(&repo_root().join(PRODUCTION))?;
+    let values: [(&str, Value); 11] = [
+        ("STATS_CONFIG", production["stats_config"].clone()),
         ("ADMIN_PORT", 0.into()),
         ("LISTEN_PORT", 0.into()),
         ("WASM_PATH", wasm_path().display().to_string().into()),

@@ -241,6 +241,7 @@ fn named_key(
             projects,
             rpm,
             tpm,
+            counts_usage: true,
         },
     ))
 }

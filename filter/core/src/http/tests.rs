@@ -611,6 +611,22 @@ fn a_resource_call_takes_its_http_method_and_needs_no_body() {
     assert_eq!(host(&w).request(2).sent.unwrap().http_code(), 404);
 }
 
+/// Vertex reports 4 prompt and 8 response tokens on the Live session of request 1, which then
+/// ends.
+fn live_session_reports_12_tokens_and_ends(
+    w: &Rc<WorkerState<MockHost>>,
+    session: &mut HttpRequest<MockHost>,
+) {
+    let usage = crate::live::test_frames::server(
+        Opcode::Text,
+        true,
+        br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
+    );
+    host(w).set_body(1, Body::Response, &usage);
+    session.on_response_body(usage.len(), false);
+    session.on_log();
+}
+
 #[test]
 fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
     let c = json!({
@@ -627,14 +643,7 @@ fn the_tokens_of_a_live_session_count_against_its_keys_tpm() {
     let (mut session, flow) = arrive(&w, 1, &headers);
     assert_eq!(flow, Flow::Continue);
     respond(&w, &mut session, 1, 101);
-    let usage = crate::live::test_frames::server(
-        Opcode::Text,
-        true,
-        br#"{"usageMetadata":{"promptTokenCount":4,"responseTokenCount":8,"totalTokenCount":12}}"#,
-    );
-    host(&w).set_body(1, Body::Response, &usage);
-    session.on_response_body(usage.len());
-    session.on_log();
+    live_session_reports_12_tokens_and_ends(&w, &mut session);
     let mut rest = post(FLASH);
     rest[3] = ("x-api-key", "sk-a");
     let (_refused, flow) = arrive(&w, 2, &rest);
@@ -683,3 +692,5 @@ fn an_openai_call_for_a_model_in_the_keys_models_carries_its_client_and_model() 
     assert_eq!(sent.header("x-vertex-passthrough-client"), Some("team-a"));
     assert_eq!(sent.header("x-vertex-passthrough-model"), Some("flash"));
 }
+
+mod usage;

@@ -4,7 +4,7 @@
 //! complaint) if the stream stops making sense: the peers will close it themselves.
 
 use super::frame::{apply_mask, parse_header, FrameHeader, Opcode, MAX_HEADER_LEN};
-use serde::Deserialize;
+use crate::usage::{scan, Usage};
 
 /// The largest server message kept to look for `usageMetadata`; larger ones (audio) are not.
 pub const USAGE_MESSAGE_CAP: usize = 64 * 1024;
@@ -227,63 +227,57 @@ impl LiveObserver {
         };
         if let Some(usage) = message.and_then(usage_in) {
             let totals = &mut self.totals;
-            let response = usage.response_token_count.or(usage.candidates_token_count);
-            totals.prompt_tokens = totals
-                .prompt_tokens
-                .saturating_add(usage.prompt_token_count.unwrap_or(0));
-            totals.response_tokens = totals.response_tokens.saturating_add(response.unwrap_or(0));
-            totals.total_tokens = totals
-                .total_tokens
-                .saturating_add(usage.total_token_count.unwrap_or(0));
+            totals.prompt_tokens = totals.prompt_tokens.saturating_add(usage.prompt_tokens);
+            totals.response_tokens = totals.response_tokens.saturating_add(usage.response_tokens);
+            totals.total_tokens = totals.total_tokens.saturating_add(usage.total_tokens);
         }
         self.message.clear();
     }
 }
 
-/// The message's `usageMetadata`, parsed only when its name appears and the message fits the cap.
-fn usage_in(message: &[u8]) -> Option<UsageMetadata> {
-    if message.len() > USAGE_MESSAGE_CAP || !contains(message, USAGE_KEY) {
+/// The message's `usageMetadata`, read where its name appears, when the message fits the cap
+/// (`usage::scan`: Vertex Live names the output tokens `responseTokenCount`, the Gemini API
+/// `candidatesTokenCount`).
+fn usage_in(message: &[u8]) -> Option<Usage> {
+    if message.len() > USAGE_MESSAGE_CAP {
         return None;
     }
-    serde_json::from_slice::<ServerMessage>(message).ok()?.usage
-}
-
-/// Only the fields counted; serde skips the rest of the message without keeping it.
-#[derive(Deserialize)]
-struct ServerMessage {
-    #[serde(rename = "usageMetadata")]
-    usage: Option<UsageMetadata>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct UsageMetadata {
-    prompt_token_count: Option<u64>,
-    /// Vertex Live's name for the output tokens.
-    response_token_count: Option<u64>,
-    /// The Gemini API's name for them.
-    candidates_token_count: Option<u64>,
-    total_token_count: Option<u64>,
-}
-
-/// Whether `needle` occurs in `haystack`: candidates are found by their first byte, so most
-/// bytes cost one comparison.
-pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
     let mut from = 0;
+    while let Some(at) = find(message, USAGE_KEY, from) {
+        // The key's opening quote.
+        if let Some(usage) = at
+            .checked_sub(1)
+            .and_then(|quote| scan::usage_at(message, quote))
+        {
+            return Some(usage);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle, 0).is_some()
+}
+
+/// Where `needle` first occurs in `haystack` at or after `from`: candidates are found by their
+/// first byte, so most bytes cost one comparison.
+fn find(haystack: &[u8], needle: &[u8], mut from: usize) -> Option<usize> {
+    let Some((&first, rest)) = needle.split_first() else {
+        return Some(from);
+    };
     while let Some(offset) = haystack
         .get(from..)
         .and_then(|tail| tail.iter().position(|&b| b == first))
     {
         let start = from + offset + 1;
         if haystack.get(start..start + rest.len()) == Some(rest) {
-            return true;
+            return Some(start - 1);
         }
         from = start;
     }
-    false
+    None
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::client_auth::Client;
 use crate::config::Config;
 use crate::metrics::{LiveMetrics, Metrics};
 use crate::routing::LiveTarget;
+use crate::usage::Usage;
 use std::rc::Rc;
 
 /// A first message larger than this is refused: a setup is a few KiB.
@@ -99,6 +100,16 @@ impl LiveSession {
     /// The tokens Vertex reported for this session so far.
     pub fn total_tokens(&self) -> u64 {
         self.server.totals().total_tokens
+    }
+
+    /// The tokens Vertex reported for this session so far, by kind.
+    pub fn usage(&self) -> Usage {
+        let totals = self.server.totals();
+        Usage {
+            prompt_tokens: totals.prompt_tokens,
+            response_tokens: totals.response_tokens,
+            total_tokens: totals.total_tokens,
+        }
     }
 
     /// The model the setup was forwarded with.
