@@ -10,8 +10,7 @@ fn counting_worker(proxy: &Rc<MockProxy>, tpm: u64) -> Rc<WorkerState<MockHost>>
         "model_list": [{"model_name": "flash", "litellm_params": {"model": "gemini-2.0-flash"}}],
         "api_keys": ["sk-plain", {"name": "team-a", "key": "sk-test", "tpm": tpm}],
     });
-    let config = Config::load(c.to_string().as_bytes(), &|_| None).unwrap();
-    Rc::new(WorkerState::new(proxy.worker(), config))
+    Rc::new(WorkerState::new(proxy.worker(), test_config::load(&c)))
 }
 
 const ANSWER: &[u8] = br#"{"candidates":[{"content":{"parts":[{"text":"Hi"}]}}],"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":7,"totalTokenCount":12}}"#;
