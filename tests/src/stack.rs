@@ -311,6 +311,9 @@ pub async fn google_error(response: reqwest::Response) -> (u16, String, String) 
     )
 }
 
+/// The size of the audio turn `Stack::live_turn_reporting_usage` sends.
+pub const LIVE_TURN_BYTES: usize = 1_000;
+
 /// A WebSocket to the proxy, as a Live client opens it.
 pub type LiveSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -404,5 +407,35 @@ impl Stack {
             .insert("x-api-key", key.parse().expect("a header value"));
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(socket)
+    }
+
+    /// A whole Live session with `key` on the alias `model` (`?model=` and the setup): one
+    /// audio turn of `LIVE_TURN_BYTES`, its answer read up to the message that reports
+    /// `usageMetadata`, then closed.
+    pub async fn live_turn_reporting_usage(&self, key: &str, model: &str) {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let path = format!("/vertex_ai/live?model={model}");
+        let mut socket = self
+            .live_connect_with_key(&path, key)
+            .await
+            .expect("the upgrade goes through");
+        let answer = send_setup(&mut socket, &json!({"setup": {"model": model}})).await;
+        assert!(answer.get("setupComplete").is_some(), "{answer}");
+        socket
+            .send(Message::Binary(vec![7u8; LIVE_TURN_BYTES]))
+            .await
+            .expect("a turn is sent");
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .expect("an answer within 10 s")
+                .expect("the session is open")
+                .expect("a valid frame");
+            if String::from_utf8_lossy(&message.into_data()).contains("usageMetadata") {
+                break;
+            }
+        }
+        socket.close(None).await.ok();
     }
 }

@@ -2,14 +2,14 @@
 //! may use, in every form a call names them, their limits, and the client's name and model
 //! handed to Envoy (access log), never to Google.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use vertex_passthrough_tests::stack::{
-    client_key_hash, generate_body, google_error, live_close, plugin_config, send_setup, Stack,
+    client_key_hash, generate_body, google_error, live_close, plugin_config, Stack,
 };
 use vertex_passthrough_tests::wait;
 
@@ -384,27 +384,7 @@ async fn a_key_whose_tpm_a_live_session_spent_gets_429_with_retry_after() {
     config["api_keys"][1]["tpm"] = json!(1);
     let stack = Stack::with_config(config).await;
     early_in_a_minute().await;
-    let mut socket = stack
-        .live_connect_with_key("/vertex_ai/live?model=live", TEAM_A_KEY)
-        .await
-        .expect("the upgrade goes through");
-    let answer = send_setup(&mut socket, &json!({"setup": {"model": "live"}})).await;
-    assert!(answer.get("setupComplete").is_some(), "{answer}");
-    socket
-        .send(Message::Binary(vec![7u8; 500]))
-        .await
-        .expect("a turn is sent");
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-            .await
-            .expect("an answer within 10 s")
-            .expect("the session is open")
-            .expect("a valid frame");
-        if String::from_utf8_lossy(&message.into_data()).contains("usageMetadata") {
-            break;
-        }
-    }
-    socket.close(None).await.ok();
+    stack.live_turn_reporting_usage(TEAM_A_KEY, "live").await;
     // The worker counts the closed session and spends its tokens at once, before it hands
     // its counters to Envoy.
     stack.filter_stats_after("live.sessions_closed", 1).await;

@@ -3,16 +3,14 @@
 //! `client` and `model` labels; spent against a key's `tpm`; and the Grafana dashboard's
 //! metrics found there.
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::tungstenite::Message;
 use vertex_passthrough_tests::emulator::{
     live_prompt_tokens, prompt_tokens, LIVE_RESPONSE_TOKENS, RESPONSE_TOKENS,
 };
 use vertex_passthrough_tests::harness::repo_root;
 use vertex_passthrough_tests::stack::{
-    client_key_hash, generate_body, plugin_config, send_setup, Stack,
+    client_key_hash, generate_body, plugin_config, Stack, LIVE_TURN_BYTES,
 };
 use vertex_passthrough_tests::wait::DEADLINE;
 
@@ -95,22 +93,7 @@ async fn rest_sse_array_and_live_calls_of_two_teams_count_under_each_teams_model
         .await;
     let beta = "/vertex_ai/models/beta-pro:generateContent";
     assert_eq!(call(&stack, TEAM_B_KEY, beta, generate_body()).await, 200);
-    let mut socket = stack
-        .live_connect_with_key("/vertex_ai/live?model=live", TEAM_B_KEY)
-        .await
-        .expect("the upgrade goes through");
-    let setup = send_setup(&mut socket, &json!({"setup": {"model": "live"}})).await;
-    assert!(setup.get("setupComplete").is_some(), "{setup}");
-    socket
-        .send(Message::Binary(vec![7u8; 1_000]))
-        .await
-        .unwrap();
-    while let Some(Ok(message)) = socket.next().await {
-        if String::from_utf8_lossy(&message.into_data()).contains("usageMetadata") {
-            break;
-        }
-    }
-    socket.close(None).await.ok();
+    stack.live_turn_reporting_usage(TEAM_B_KEY, "live").await;
 
     let team_a = r#"client="team-a",model="flash""#;
     let team_b = r#"client="team-b",model="beta-pro""#;
@@ -127,7 +110,7 @@ async fn rest_sse_array_and_live_calls_of_two_teams_count_under_each_teams_model
     sample_reaches(&stack, &name("prompt_tokens"), team_a, 6 * prompt).await;
     sample_reaches(&stack, &name("response_tokens"), team_a, 6 * response).await;
     sample_reaches(&stack, &name("total_tokens"), team_b, prompt + response).await;
-    let live_tokens = live_prompt_tokens(1_000) + LIVE_RESPONSE_TOKENS;
+    let live_tokens = live_prompt_tokens(LIVE_TURN_BYTES) + LIVE_RESPONSE_TOKENS;
     sample_reaches(&stack, &name("total_tokens"), live, live_tokens).await;
     sample_reaches(&stack, &name("requests"), live, 1).await;
 }
