@@ -188,6 +188,18 @@ async fn the_access_log_line_of_a_named_keys_call_carries_its_tokens() {
 }
 
 #[tokio::test]
+async fn an_error_from_vertex_counts_as_an_error_of_the_pair() {
+    let stack = Stack::with_config(teams()).await;
+    stack
+        .emulator
+        .set_quota_exhausted("proj-alpha", "global", true);
+    assert_eq!(call(&stack, TEAM_A_KEY, FLASH, generate_body()).await, 429);
+    let team_a = r#"client="team-a",model="flash""#;
+    sample_reaches(&stack, "vertex_passthrough_usage_errors", team_a, 1).await;
+    sample_reaches(&stack, "vertex_passthrough_usage_requests", team_a, 1).await;
+}
+
+#[tokio::test]
 async fn rest_tokens_spend_a_small_tpm_and_the_next_call_is_429() {
     let stack = Stack::with_config(teams()).await;
     // Two tries: the first call may land at the very end of a minute.

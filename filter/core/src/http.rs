@@ -46,7 +46,8 @@ struct UsageWatch {
     client: Rc<Client>,
     destination: Rc<Destination>,
     body: ResponseUsage,
-    status: Option<u16>,
+    /// The response's status, when something else needed it read.
+    status: Option<Option<u16>>,
 }
 
 impl<H: Host> HttpRequest<H> {
@@ -205,17 +206,14 @@ impl<H: Host> HttpRequest<H> {
         let carried = self
             .carried_token
             .or_else(|| worker.tokens.token_handed_to(self.context_id));
-        // The status is read only when something depends on it.
-        if carried.is_none()
-            && self.live.is_none()
-            && self.deployment.is_none()
-            && self.usage.is_none()
-        {
+        // The status is read only when something depends on it; usage counting reads it at the
+        // response's end, and only for a response without usage.
+        if carried.is_none() && self.live.is_none() && self.deployment.is_none() {
             return Flow::Continue;
         }
         let status = worker.proxy.host.response_status();
         if let Some(watch) = &mut self.usage {
-            watch.status = status;
+            watch.status = Some(status);
         }
         // A request that waited and got no token was answered by the filter, not by Vertex.
         let reached_vertex = !self.awaiting_token || carried.is_some();
@@ -279,7 +277,12 @@ impl<H: Host> HttpRequest<H> {
             // A Live session that never named its model.
             return;
         };
-        let failed = watch.status.is_some_and(|status| status >= 400);
+        // Vertex reports usage only on success: the status is needed only without it.
+        let failed = usage.is_none()
+            && watch
+                .status
+                .unwrap_or_else(|| host.response_status())
+                .is_some_and(|status| status >= 400);
         worker
             .usage
             .pair(host, &watch.client.name, model)

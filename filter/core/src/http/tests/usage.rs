@@ -102,6 +102,15 @@ fn an_error_from_vertex_counts_as_an_error_of_the_pair() {
 }
 
 #[test]
+fn a_response_that_reports_usage_is_counted_without_reading_its_status() {
+    let (proxy, w, mut request) = team_a_answered(1000, true);
+    request.on_log();
+    w.on_tick();
+    assert_eq!(flash_metric(&proxy, "errors"), 0);
+    assert_eq!(host(&w).status_reads(), 0);
+}
+
+#[test]
 fn a_named_keys_response_tokens_spend_its_tpm() {
     let (_proxy, w, _request) = team_a_answered(10, true);
     let (_refused, flow) = arrive(&w, 2, &post(FLASH));
