@@ -179,7 +179,7 @@ impl Results<'_> {
         if let Some(named) = difference(Variant::OursNamed, Variant::Ours) {
             let _ = writeln!(
                 o,
-                "\nA named key with `models` against the plain key, on the same model call: {named:+.0} (ours-named − ours: the key's model check, the response status and body read as they pass, the usage counted per client and model, the `tokens` filter state for the access log). ours-named-sse is the same key on an SSE stream of {} events, each read for its usage.",
+                "\nA named key with `models` against the plain key, on the same model call: {named:+.0} (ours-named − ours: the key's model check, the response body read as it passes (its status only when it reports no usage), the usage counted per client and model, the `tokens` filter state for the access log). ours-named-sse is the same key on an SSE stream of {} events, each read for its usage.",
                 crate::upstream_server::SSE_EVENTS
             );
         }
