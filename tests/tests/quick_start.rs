@@ -175,6 +175,22 @@ impl MakeRun {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Waits until what `make run` printed (Envoy's access log among it) contains `needle`.
+    fn wait_for_output(&self, needle: &str) {
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            let printed = format!("{}{}", self.stdout(), self.stderr());
+            if printed.contains(needle) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "make run never printed {needle:?}:\n{printed}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits for the "Ctrl-C stops everything." that ends the printed instructions.
     fn wait_until_ready(&mut self) -> String {
         let deadline = Instant::now() + START_TIMEOUT;
@@ -537,6 +553,8 @@ fn litellm_config_runs_and_serves_its_master_key() {
         "sk-not-the-master-key",
     );
     assert_eq!(refused["error"]["code"], 401, "{refused}");
+    // The master key became the named key `master`: the access log names it, and its tokens.
+    stack.wait_for_output("client=master model=gemini-2.5-pro status=200 tokens=");
     stack.interrupt();
 }
 
