@@ -69,6 +69,14 @@ pub trait Host {
     fn shared_get(&self, key: &str) -> (Option<Vec<u8>>, Option<u32>);
     /// Fails when `cas` no longer matches (another worker wrote in between).
     fn shared_set(&self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), StoreConflict>;
+    /// Creates the entry `key` holding `initial` unless it exists, before traffic: shared data
+    /// has no compare-and-swap on a missing key, so every later write needs a version. Losing
+    /// the race to another worker leaves the same initial value.
+    fn create_shared(&self, key: &str, initial: &[u8]) {
+        if self.shared_get(key).0.is_none() {
+            let _ = self.shared_set(key, initial, None);
+        }
+    }
 
     /// Define a metric named `name`; `None` when the proxy refused.
     fn define_metric(&self, kind: MetricKind, name: &str) -> Option<u32>;

@@ -59,11 +59,7 @@ impl Window {
 /// compare-and-swap against a version.
 pub fn prepare<'c>(host: &impl Host, clients: impl Iterator<Item = &'c Client>) {
     for client in clients.filter(|c| c.is_limited()) {
-        let key = key(client);
-        if host.shared_get(&key).0.is_none() {
-            // Losing this race to another worker leaves the same empty window.
-            let _ = host.shared_set(&key, &Window::default().encode(), None);
-        }
+        host.create_shared(&key(client), &Window::default().encode());
     }
 }
 

@@ -54,15 +54,9 @@ impl Deployments {
             })
             .collect::<Vec<_>>();
         for pool in &pools {
-            // Shared data has no compare-and-swap on a missing key: create it before traffic;
-            // a concurrent creator writes the same empty entry.
-            if proxy.host.shared_get(&pool.key).0.is_none() {
-                let _ = proxy.host.shared_set(
-                    &pool.key,
-                    &cooldown::encode(&pool.until_ms.borrow()),
-                    None,
-                );
-            }
+            proxy
+                .host
+                .create_shared(&pool.key, &cooldown::encode(&pool.until_ms.borrow()));
         }
         Deployments {
             pools,

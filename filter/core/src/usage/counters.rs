@@ -102,10 +102,7 @@ impl UsageCounters {
     /// Creates the shared list when there is none yet, so that every later write is a
     /// compare-and-swap against a version.
     pub fn prepare(host: &impl Host) {
-        if host.shared_get(PAIRS_KEY).0.is_none() {
-            // Losing this race to another worker leaves the same empty list.
-            let _ = host.shared_set(PAIRS_KEY, b"", None);
-        }
+        host.create_shared(PAIRS_KEY, b"");
     }
 
     /// The counters of `client` and `model`: defined on the pair's first use in this worker,
